@@ -1,0 +1,45 @@
+"""optzoo: the optimizer and learning-rate-schedule zoo for JAX.
+
+Every optimizer is an ``optax.GradientTransformation`` built from pure
+``init``/``update`` functions; every schedule is a traceable ``step -> lr``.
+"""
+
+from optzoo import data, problems, transforms
+from optzoo.optimizers import (
+    adadelta,
+    adagrad,
+    adam,
+    adamax,
+    adamw,
+    amsgrad,
+    momentum,
+    nadam,
+    nag,
+    radam,
+    rmsprop,
+    sgd,
+)
+from optzoo.transforms.clipping import clip_by_global_norm, clip_by_norm, clip_by_value
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "adadelta",
+    "adagrad",
+    "adam",
+    "adamax",
+    "adamw",
+    "amsgrad",
+    "clip_by_global_norm",
+    "clip_by_norm",
+    "clip_by_value",
+    "data",
+    "momentum",
+    "nadam",
+    "nag",
+    "problems",
+    "radam",
+    "rmsprop",
+    "sgd",
+    "transforms",
+]

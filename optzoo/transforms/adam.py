@@ -1,0 +1,262 @@
+"""The Adam family: one first/second moment update and bias correction, shared by
+Adam, AMSGrad, AdamW, AdaMax, Nadam and RAdam."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from optzoo import _validate as v
+
+
+class AdamState(NamedTuple):
+    """State of :func:`scale_by_adam`, :func:`scale_by_radam` and :func:`scale_by_adamax`.
+
+    ``nu_max`` is ``None`` unless AMSGrad is on. For AdaMax, ``nu`` holds the
+    exponentially weighted infinity norm ``u``.
+    """
+
+    count: jax.Array  # int32, saturating
+    mu: optax.Updates
+    nu: optax.Updates
+    nu_max: optax.Updates | None = None
+
+
+def _check_betas(fn, b1, b2, eps, eps_root=0.0):
+    v.check_range(fn, "b1", b1, 0.0, 1.0, high_open=True)
+    v.check_range(fn, "b2", b2, 0.0, 1.0, high_open=True)
+    v.check_nonnegative(fn, "eps", eps)
+    v.check_nonnegative(fn, "eps_root", eps_root)
+
+
+def _init_moments(params, mu_dtype, amsgrad=False):
+    return AdamState(
+        count=jnp.zeros([], jnp.int32),
+        mu=optax.tree.zeros_like(params, dtype=mu_dtype),
+        nu=optax.tree.zeros_like(params),
+        nu_max=optax.tree.zeros_like(params) if amsgrad else None,
+    )
+
+
+def update_moments(fn, updates, state, b1, b2):
+    """The shared step: ``count + 1``, ``mu <- b1 mu + (1-b1) g``, ``nu <- b2 nu + (1-b2) g^2``."""
+    v.check_tree_match(fn, updates, state.mu)
+    count = optax.safe_increment(state.count)
+    mu = optax.tree.update_moment(updates, state.mu, b1, 1)
+    nu = optax.tree.update_moment(updates, state.nu, b2, 2)
+    return count, mu, nu
+
+
+def _adam_direction(mu_hat, nu_hat, eps, eps_root, like):
+    return jax.tree.map(
+        lambda m, n, g: (m / (jnp.sqrt(n + eps_root) + eps)).astype(g.dtype), mu_hat, nu_hat, like
+    )
+
+
+def scale_by_adam(
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-8,
+    eps_root: float = 0.0,
+    *,
+    amsgrad: bool = False,
+    mu_dtype=None,
+) -> optax.GradientTransformation:
+    r"""Adam's bias-corrected moment ratio (Kingma and Ba, 2015, Algorithm 1).
+
+    ::
+
+        mu_t     = b1 * mu_{t-1} + (1 - b1) * g_t
+        nu_t     = b2 * nu_{t-1} + (1 - b2) * g_t^2
+        nu_max_t = max(nu_max_{t-1}, nu_t)                  (amsgrad only)
+        mu_hat   = mu_t / (1 - b1^t)
+        nu_hat   = nu_t / (1 - b2^t)    or   nu_max_t / (1 - b2^t)  (amsgrad)
+        out_t    = mu_hat / (sqrt(nu_hat + eps_root) + eps)
+
+    Without AMSGrad this equals ``optax.scale_by_adam``. AMSGrad (Reddi, Kale and
+    Kumar, 2018) keeps the maximum of the raw ``nu`` and bias-corrects it, as
+    PyTorch and Keras do; ``optax.scale_by_amsgrad`` instead keeps the maximum of
+    the bias-corrected ``nu``, which gives different numbers.
+    """
+    fn = "scale_by_adam"
+    _check_betas(fn, b1, b2, eps, eps_root)
+    v.check_bool(fn, "amsgrad", amsgrad)
+
+    def init_fn(params):
+        return _init_moments(params, mu_dtype, amsgrad)
+
+    def update_fn(updates, state, params=None):
+        del params
+        count, mu, nu = update_moments(fn, updates, state, b1, b2)
+        nu_max = jax.tree.map(jnp.maximum, state.nu_max, nu) if amsgrad else None
+        mu_hat = optax.tree.bias_correction(mu, b1, count)
+        nu_hat = optax.tree.bias_correction(nu_max if amsgrad else nu, b2, count)
+        out = _adam_direction(mu_hat, nu_hat, eps, eps_root, updates)
+        mu = optax.tree.cast(mu, mu_dtype)
+        return out, AdamState(count=count, mu=mu, nu=nu, nu_max=nu_max)
+
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
+def scale_by_adamax(
+    b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8, *, eps_inside_max: bool = True
+) -> optax.GradientTransformation:
+    r"""AdaMax, Adam with the infinity norm (Kingma and Ba, 2015, Algorithm 2).
+
+    ::
+
+        mu_t  = b1 * mu_{t-1} + (1 - b1) * g_t
+        u_t   = max(b2 * u_{t-1}, |g_t| + eps)    out_t = mu_t / (1 - b1^t) / u_t
+                                                   (eps_inside_max: PyTorch, optax)
+        u_t   = max(b2 * u_{t-1}, |g_t|)          out_t = mu_t / (1 - b1^t) / (u_t + eps)
+                                                   (not eps_inside_max: Keras)
+
+    The paper has no ``eps``; with ``eps = 0`` both forms are the paper's.
+    """
+    fn = "scale_by_adamax"
+    _check_betas(fn, b1, b2, eps)
+    v.check_bool(fn, "eps_inside_max", eps_inside_max)
+
+    def init_fn(params):
+        return _init_moments(params, None)
+
+    def update_fn(updates, state, params=None):
+        del params
+        v.check_tree_match(fn, updates, state.mu)
+        count = optax.safe_increment(state.count)
+        mu = optax.tree.update_moment(updates, state.mu, b1, 1)
+        shift = eps if eps_inside_max else 0.0
+        u = jax.tree.map(lambda g, u: jnp.maximum(b2 * u, jnp.abs(g) + shift), updates, state.nu)
+        mu_hat = optax.tree.bias_correction(mu, b1, count)
+        denom_eps = 0.0 if eps_inside_max else eps
+        out = jax.tree.map(lambda m, u, g: (m / (u + denom_eps)).astype(g.dtype), mu_hat, u, updates)
+        return out, AdamState(count=count, mu=mu, nu=u)
+
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
+class NadamState(NamedTuple):
+    """State of :func:`scale_by_nadam`: Adam's moments and the running product of
+    the momentum schedule, ``mu_product_t = prod_{i<=t} m_i``."""
+
+    count: jax.Array
+    mu: optax.Updates
+    nu: optax.Updates
+    mu_product: jax.Array
+
+
+def scale_by_nadam(
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-8,
+    eps_root: float = 0.0,
+    momentum_decay: float | None = 0.004,
+    *,
+    mu_dtype=None,
+) -> optax.GradientTransformation:
+    r"""Nadam: Adam with Nesterov momentum (Dozat, 2016).
+
+    With the momentum schedule ``m_t = b1 * (1 - 0.5 * 0.96^(t * momentum_decay))``
+    (``m_t = b1`` when ``momentum_decay`` is None) and its product
+    ``mu_product_t = prod_{i<=t} m_i``::
+
+        mu_t  = b1 * mu_{t-1} + (1 - b1) * g_t
+        nu_t  = b2 * nu_{t-1} + (1 - b2) * g_t^2
+        denom = sqrt(nu_t / (1 - b2^t) + eps_root) + eps
+        out_t = [(1 - m_t) / (1 - mu_product_t) * g_t
+                 + m_{t+1} / (1 - mu_product_t * m_{t+1}) * mu_t] / denom
+
+    ``momentum_decay = 0.004`` is Dozat's schedule, used by PyTorch ``NAdam`` and
+    Keras ``Nadam``. ``momentum_decay = None`` keeps ``m_t = b1`` and then equals
+    ``optax.nadam`` (``optax.scale_by_adam(nesterov=True)``).
+    """
+    fn = "scale_by_nadam"
+    _check_betas(fn, b1, b2, eps, eps_root)
+    if momentum_decay is not None:
+        v.check_nonnegative(fn, "momentum_decay", momentum_decay)
+
+    def schedule(t):
+        if momentum_decay is None:
+            return jnp.asarray(b1, dtype=float)
+        return b1 * (1.0 - 0.5 * 0.96 ** (t.astype(float) * momentum_decay))
+
+    def init_fn(params):
+        base = _init_moments(params, mu_dtype)
+        return NadamState(base.count, base.mu, base.nu, jnp.ones([], dtype=float))
+
+    def update_fn(updates, state, params=None):
+        del params
+        count, mu, nu = update_moments(fn, updates, state, b1, b2)
+        m_t, m_next = schedule(count), schedule(count + 1)
+        mu_product = state.mu_product * m_t
+        c_grad = (1.0 - m_t) / (1.0 - mu_product)
+        c_mom = m_next / (1.0 - mu_product * m_next)
+        nu_hat = optax.tree.bias_correction(nu, b2, count)
+
+        def direction(g, m, n):
+            denom = jnp.sqrt(n + eps_root) + eps
+            return ((c_grad * g + c_mom * m) / denom).astype(g.dtype)
+
+        out = jax.tree.map(direction, updates, mu, nu_hat)
+        mu = optax.tree.cast(mu, mu_dtype)
+        return out, NadamState(count=count, mu=mu, nu=nu, mu_product=mu_product)
+
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
+def scale_by_radam(
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-8,
+    eps_root: float = 0.0,
+    threshold: float = 5.0,
+    *,
+    mu_dtype=None,
+) -> optax.GradientTransformation:
+    r"""RAdam: Adam with the variance of the adaptive rate rectified (Liu et al., 2020).
+
+    ::
+
+        rho_inf = 2 / (1 - b2) - 1
+        rho_t   = rho_inf - 2 t b2^t / (1 - b2^t)
+        r_t     = sqrt((rho_t - 4)(rho_t - 2) rho_inf / ((rho_inf - 4)(rho_inf - 2) rho_t))
+        out_t   = r_t * mu_hat / (sqrt(nu_hat + eps_root) + eps)   if rho_t > threshold
+        out_t   = mu_hat                                           otherwise (SGD with momentum)
+
+    ``threshold = 5`` is PyTorch's rule (``rho_t > 5``); the paper's Algorithm 2
+    uses 4. optax switches at ``rho_t >= threshold``, which differs only when
+    ``rho_t`` equals the threshold exactly.
+    """
+    fn = "scale_by_radam"
+    _check_betas(fn, b1, b2, eps, eps_root)
+    v.check_range(fn, "threshold", threshold, 4.0)
+    rho_inf = 2.0 / (1.0 - b2) - 1.0
+
+    def init_fn(params):
+        return _init_moments(params, mu_dtype)
+
+    def update_fn(updates, state, params=None):
+        del params
+        count, mu, nu = update_moments(fn, updates, state, b1, b2)
+        t = count.astype(float)
+        b2_t = b2**t
+        rho_t = rho_inf - 2.0 * t * b2_t / (1.0 - b2_t)
+        rectified = rho_t > threshold
+        safe_rho = jnp.where(rectified, rho_t, rho_inf)
+        r_t = jnp.sqrt(
+            (safe_rho - 4.0) * (safe_rho - 2.0) * rho_inf
+            / ((rho_inf - 4.0) * (rho_inf - 2.0) * safe_rho)
+        )
+        mu_hat = optax.tree.bias_correction(mu, b1, count)
+        nu_hat = optax.tree.bias_correction(nu, b2, count)
+        adam = _adam_direction(mu_hat, nu_hat, eps, eps_root, updates)
+        out = jax.tree.map(
+            lambda a, m, g: jnp.where(rectified, r_t * a, m).astype(g.dtype), adam, mu_hat, updates
+        )
+        mu = optax.tree.cast(mu, mu_dtype)
+        return out, AdamState(count=count, mu=mu, nu=nu)
+
+    return optax.GradientTransformation(init_fn, update_fn)

@@ -1,0 +1,160 @@
+"""Per-coordinate adaptive scaling: AdaGrad (root sum of squares), RMSProp (root
+mean square) and AdaDelta (ratio of two running RMS)."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from optzoo import _validate as v
+
+
+def _divide_by_root(g, sq, eps, eps_in_sqrt):
+    """``g / sqrt(sq + eps)`` or ``g / (sqrt(sq) + eps)``; zero where the root is zero."""
+    root = jnp.sqrt(sq + eps) if eps_in_sqrt else jnp.sqrt(sq) + eps
+    safe = jnp.where(root > 0, root, 1)
+    return jnp.where(root > 0, g / safe, 0).astype(g.dtype)
+
+
+class RssState(NamedTuple):
+    """State of :func:`scale_by_rss`."""
+
+    sum_of_squares: optax.Updates
+
+
+def scale_by_rss(
+    initial_accumulator_value: float = 0.1,
+    eps: float = 1e-7,
+    eps_in_sqrt: bool = True,
+) -> optax.GradientTransformation:
+    r"""AdaGrad's scaling by the root of the running sum of squared gradients.
+
+    ::
+
+        sum_of_squares_t = initial_accumulator_value + sum_{i<=t} g_i^2
+        out_t = g_t / sqrt(sum_of_squares_t + eps)      (eps_in_sqrt, as optax and Keras)
+        out_t = g_t / (sqrt(sum_of_squares_t) + eps)    (not eps_in_sqrt, as PyTorch)
+
+    Where the root is zero (only possible with ``eps = 0``) the output is zero.
+    Reference: Duchi, Hazan and Singer, 2011.
+    """
+    fn = "scale_by_rss"
+    v.check_nonnegative(fn, "initial_accumulator_value", initial_accumulator_value)
+    v.check_nonnegative(fn, "eps", eps)
+
+    def init_fn(params):
+        return RssState(
+            sum_of_squares=jax.tree.map(
+                lambda p: jnp.full_like(p, initial_accumulator_value), params
+            )
+        )
+
+    def update_fn(updates, state, params=None):
+        del params
+        v.check_tree_match(fn, updates, state.sum_of_squares)
+        sum_of_squares = jax.tree.map(lambda g, s: s + g * g, updates, state.sum_of_squares)
+        out = jax.tree.map(
+            lambda g, s: _divide_by_root(g, s, eps, eps_in_sqrt), updates, sum_of_squares
+        )
+        return out, RssState(sum_of_squares=sum_of_squares)
+
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
+class RmsState(NamedTuple):
+    """State of :func:`scale_by_rms`. ``mu`` is ``None`` unless ``centered``."""
+
+    nu: optax.Updates
+    mu: optax.Updates | None
+
+
+def scale_by_rms(
+    decay: float = 0.9,
+    eps: float = 1e-8,
+    initial_scale: float = 0.0,
+    eps_in_sqrt: bool = True,
+    centered: bool = False,
+) -> optax.GradientTransformation:
+    r"""RMSProp's scaling by a running root mean square of the gradients.
+
+    ::
+
+        nu_t = decay * nu_{t-1} + (1 - decay) * g_t^2          (nu_0 = initial_scale)
+        mu_t = decay * mu_{t-1} + (1 - decay) * g_t            (centered only, mu_0 = 0)
+        var_t = nu_t - mu_t^2 if centered else nu_t
+        out_t = g_t / sqrt(var_t + eps)       (eps_in_sqrt: TensorFlow 1, Keras, optax)
+        out_t = g_t / (sqrt(var_t) + eps)     (not eps_in_sqrt: PyTorch)
+
+    Reference: Hinton, Neural Networks for Machine Learning, lecture 6e (2012);
+    centered variant: Graves, 2013.
+    """
+    fn = "scale_by_rms"
+    v.check_range(fn, "decay", decay, 0.0, 1.0)
+    v.check_nonnegative(fn, "eps", eps)
+    v.check_nonnegative(fn, "initial_scale", initial_scale)
+    v.check_bool(fn, "eps_in_sqrt", eps_in_sqrt)
+    v.check_bool(fn, "centered", centered)
+
+    def init_fn(params):
+        nu = jax.tree.map(lambda p: jnp.full_like(p, initial_scale), params)
+        mu = optax.tree.zeros_like(params) if centered else None
+        return RmsState(nu=nu, mu=mu)
+
+    def update_fn(updates, state, params=None):
+        del params
+        v.check_tree_match(fn, updates, state.nu)
+        nu = optax.tree.update_moment(updates, state.nu, decay, 2)
+        if centered:
+            mu = optax.tree.update_moment(updates, state.mu, decay, 1)
+            var = jax.tree.map(lambda n, m: n - m * m, nu, mu)
+        else:
+            mu, var = None, nu
+        out = jax.tree.map(lambda g, s: _divide_by_root(g, s, eps, eps_in_sqrt), updates, var)
+        return out, RmsState(nu=nu, mu=mu)
+
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
+class AdadeltaState(NamedTuple):
+    """State of :func:`scale_by_adadelta`."""
+
+    e_g2: optax.Updates  # running mean of squared gradients, E[g^2]
+    e_dx2: optax.Updates  # running mean of squared updates, E[dx^2]
+
+
+def scale_by_adadelta(rho: float = 0.95, eps: float = 1e-6) -> optax.GradientTransformation:
+    r"""AdaDelta's unit-corrected step (Zeiler, 2012, Algorithm 1).
+
+    ::
+
+        e_g2_t  = rho * e_g2_{t-1} + (1 - rho) * g_t^2
+        dx_t    = sqrt(e_dx2_{t-1} + eps) / sqrt(e_g2_t + eps) * g_t
+        e_dx2_t = rho * e_dx2_{t-1} + (1 - rho) * dx_t^2
+        out_t   = dx_t
+
+    Equals ``optax.scale_by_adadelta`` and the step of ``torch.optim.Adadelta``.
+    """
+    fn = "scale_by_adadelta"
+    v.check_range(fn, "rho", rho, 0.0, 1.0)
+    v.check_nonnegative(fn, "eps", eps)
+
+    def init_fn(params):
+        return AdadeltaState(optax.tree.zeros_like(params), optax.tree.zeros_like(params))
+
+    def update_fn(updates, state, params=None):
+        del params
+        v.check_tree_match(fn, updates, state.e_g2)
+        e_g2 = optax.tree.update_moment(updates, state.e_g2, rho, 2)
+        dx = jax.tree.map(
+            lambda g, eg, ex: (jnp.sqrt(ex + eps) / jnp.sqrt(eg + eps) * g).astype(g.dtype),
+            updates,
+            e_g2,
+            state.e_dx2,
+        )
+        e_dx2 = optax.tree.update_moment(dx, state.e_dx2, rho, 2)
+        return dx, AdadeltaState(e_g2=e_g2, e_dx2=e_dx2)
+
+    return optax.GradientTransformation(init_fn, update_fn)

@@ -1,0 +1,51 @@
+"""Gradient clipping. optax's blocks are re-exported where their semantics are the
+ones users expect; only the per-leaf L2-norm clip, which optax lacks, is written here."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from optzoo import _validate as v
+
+
+@v.named
+def clip_by_value(max_delta: float) -> optax.GradientTransformation:
+    """Clip every gradient coordinate to ``[-max_delta, max_delta]``: ``optax.clip``."""
+    v.check_nonnegative("clip_by_value", "max_delta", max_delta)
+    return optax.clip(max_delta)
+
+
+@v.named
+def clip_by_global_norm(max_norm: float) -> optax.GradientTransformation:
+    """Rescale all gradients together so their joint L2 norm is at most ``max_norm``.
+
+    ``g <- g * max_norm / ||g||`` when ``||g|| > max_norm``, with ``||g||`` the
+    norm over every leaf: ``optax.clip_by_global_norm`` (Pascanu et al., 2013).
+    PyTorch's ``clip_grad_norm_`` divides by ``||g|| + 1e-6`` instead; see
+    ``optzoo.pytorch.clip_grad_norm``.
+    """
+    v.check_positive("clip_by_global_norm", "max_norm", max_norm)
+    return optax.clip_by_global_norm(max_norm)
+
+
+@v.named
+def clip_by_norm(max_norm: float) -> optax.GradientTransformation:
+    """Rescale each leaf on its own so its L2 norm is at most ``max_norm``.
+
+    ``g_leaf <- g_leaf * min(1, max_norm / ||g_leaf||)``; leaves with zero norm
+    pass unchanged. This is Keras's ``clipnorm`` rule (per variable).
+    """
+    v.check_positive("clip_by_norm", "max_norm", max_norm)
+
+    def clip_leaf(g):
+        norm = jnp.sqrt(jnp.sum(jnp.square(g.astype(jnp.promote_types(g.dtype, jnp.float32)))))
+        scale = jnp.where(norm > max_norm, max_norm / jnp.where(norm > 0, norm, 1), 1)
+        return (g * scale).astype(g.dtype)
+
+    def update_fn(updates, state, params=None):
+        del params
+        return jax.tree.map(clip_leaf, updates), state
+
+    return optax.GradientTransformation(lambda params: optax.EmptyState(), update_fn)
