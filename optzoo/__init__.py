@@ -4,7 +4,7 @@ Every optimizer is an ``optax.GradientTransformation`` built from pure
 ``init``/``update`` functions; every schedule is a traceable ``step -> lr``.
 """
 
-from optzoo import data, problems, transforms
+from optzoo import data, keras, problems, pytorch, schedules, transforms
 from optzoo.optimizers import (
     adadelta,
     adagrad,
@@ -34,12 +34,15 @@ __all__ = [
     "clip_by_norm",
     "clip_by_value",
     "data",
+    "keras",
     "momentum",
     "nadam",
     "nag",
     "problems",
+    "pytorch",
     "radam",
     "rmsprop",
+    "schedules",
     "sgd",
     "transforms",
 ]

@@ -1,0 +1,1 @@
+"""Learning-rate schedules: each a traceable ``step -> lr`` function."""
