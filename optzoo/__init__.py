@@ -20,6 +20,7 @@ from optzoo.optimizers import (
     sgd,
 )
 from optzoo.transforms.clipping import clip_by_global_norm, clip_by_norm, clip_by_value
+from optzoo.wrappers import skip_nonfinite
 
 __version__ = "0.1.0"
 
@@ -44,5 +45,6 @@ __all__ = [
     "rmsprop",
     "schedules",
     "sgd",
+    "skip_nonfinite",
     "transforms",
 ]
