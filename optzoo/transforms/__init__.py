@@ -18,11 +18,13 @@ from optzoo.transforms.adaptive import (
     scale_by_rss,
 )
 from optzoo.transforms.clipping import clip_by_global_norm, clip_by_norm, clip_by_value
+from optzoo.transforms.ftrl import FtrlState, scale_by_ftrl
 from optzoo.transforms.momentum import TraceState, scale_by_trace
 
 __all__ = [
     "AdamState",
     "AdadeltaState",
+    "FtrlState",
     "NadamState",
     "RmsState",
     "RssState",
@@ -33,6 +35,7 @@ __all__ = [
     "scale_by_adadelta",
     "scale_by_adam",
     "scale_by_adamax",
+    "scale_by_ftrl",
     "scale_by_nadam",
     "scale_by_radam",
     "scale_by_rms",

@@ -32,12 +32,12 @@ def _check_betas(fn, b1, b2, eps, eps_root=0.0):
     v.check_nonnegative(fn, "eps_root", eps_root)
 
 
-def _init_moments(params, mu_dtype, amsgrad=False):
+def _init_moments(params, mu_dtype, amsgrad=False, nu_dtype=None):
     return AdamState(
         count=jnp.zeros([], jnp.int32),
         mu=optax.tree.zeros_like(params, dtype=mu_dtype),
-        nu=optax.tree.zeros_like(params),
-        nu_max=optax.tree.zeros_like(params) if amsgrad else None,
+        nu=optax.tree.zeros_like(params, dtype=nu_dtype),
+        nu_max=optax.tree.zeros_like(params, dtype=nu_dtype) if amsgrad else None,
     )
 
 
@@ -64,6 +64,8 @@ def scale_by_adam(
     *,
     amsgrad: bool = False,
     mu_dtype=None,
+    nu_dtype=None,
+    fold_bias_correction: bool = False,
 ) -> optax.GradientTransformation:
     r"""Adam's bias-corrected moment ratio (Kingma and Ba, 2015, Algorithm 1).
 
@@ -80,22 +82,42 @@ def scale_by_adam(
     Kumar, 2018) keeps the maximum of the raw ``nu`` and bias-corrects it, as
     PyTorch and Keras do; ``optax.scale_by_amsgrad`` instead keeps the maximum of
     the bias-corrected ``nu``, which gives different numbers.
+
+    ``fold_bias_correction=True`` moves the bias correction into the step size,
+    the paper's "more efficient order" (end of its Section 2), as TensorFlow and
+    Keras compute it; ``eps`` then adds to the root of the *raw* ``nu``::
+
+        out_t = mu_t * sqrt(1 - b2^t) / (1 - b1^t) / (sqrt(nu_t + eps_root) + eps)
+
+    which equals the default form with ``eps`` replaced by ``eps * sqrt(1 - b2^t)``.
+
+    ``mu_dtype`` / ``nu_dtype`` store the moments (``nu_max`` too) in another
+    dtype than the params, e.g. float32 moments for bfloat16 params; the output
+    is cast back to the gradients' dtype. ``None`` follows the params.
     """
     fn = "scale_by_adam"
     _check_betas(fn, b1, b2, eps, eps_root)
     v.check_bool(fn, "amsgrad", amsgrad)
+    v.check_bool(fn, "fold_bias_correction", fold_bias_correction)
 
     def init_fn(params):
-        return _init_moments(params, mu_dtype, amsgrad)
+        return _init_moments(params, mu_dtype, amsgrad, nu_dtype)
 
     def update_fn(updates, state, params=None):
         del params
         count, mu, nu = update_moments(fn, updates, state, b1, b2)
         nu_max = jax.tree.map(jnp.maximum, state.nu_max, nu) if amsgrad else None
-        mu_hat = optax.tree.bias_correction(mu, b1, count)
-        nu_hat = optax.tree.bias_correction(nu_max if amsgrad else nu, b2, count)
+        if fold_bias_correction:
+            t = count.astype(float)
+            step_size = jnp.sqrt(1.0 - b2**t) / (1.0 - b1**t)
+            mu_hat = jax.tree.map(lambda m: m * step_size.astype(m.dtype), mu)
+            nu_hat = nu_max if amsgrad else nu
+        else:
+            mu_hat = optax.tree.bias_correction(mu, b1, count)
+            nu_hat = optax.tree.bias_correction(nu_max if amsgrad else nu, b2, count)
         out = _adam_direction(mu_hat, nu_hat, eps, eps_root, updates)
         mu = optax.tree.cast(mu, mu_dtype)
+        nu, nu_max = optax.tree.cast(nu, nu_dtype), optax.tree.cast(nu_max, nu_dtype)
         return out, AdamState(count=count, mu=mu, nu=nu, nu_max=nu_max)
 
     return optax.GradientTransformation(init_fn, update_fn)
@@ -156,6 +178,7 @@ def scale_by_nadam(
     momentum_decay: float | None = 0.004,
     *,
     mu_dtype=None,
+    nu_dtype=None,
 ) -> optax.GradientTransformation:
     r"""Nadam: Adam with Nesterov momentum (Dozat, 2016).
 
@@ -171,7 +194,8 @@ def scale_by_nadam(
 
     ``momentum_decay = 0.004`` is Dozat's schedule, used by PyTorch ``NAdam`` and
     Keras ``Nadam``. ``momentum_decay = None`` keeps ``m_t = b1`` and then equals
-    ``optax.nadam`` (``optax.scale_by_adam(nesterov=True)``).
+    ``optax.nadam`` (``optax.scale_by_adam(nesterov=True)``). ``mu_dtype`` /
+    ``nu_dtype``: as :func:`scale_by_adam`.
     """
     fn = "scale_by_nadam"
     _check_betas(fn, b1, b2, eps, eps_root)
@@ -184,7 +208,7 @@ def scale_by_nadam(
         return b1 * (1.0 - 0.5 * 0.96 ** (t.astype(float) * momentum_decay))
 
     def init_fn(params):
-        base = _init_moments(params, mu_dtype)
+        base = _init_moments(params, mu_dtype, nu_dtype=nu_dtype)
         return NadamState(base.count, base.mu, base.nu, jnp.ones([], dtype=float))
 
     def update_fn(updates, state, params=None):
@@ -201,7 +225,7 @@ def scale_by_nadam(
             return ((c_grad * g + c_mom * m) / denom).astype(g.dtype)
 
         out = jax.tree.map(direction, updates, mu, nu_hat)
-        mu = optax.tree.cast(mu, mu_dtype)
+        mu, nu = optax.tree.cast(mu, mu_dtype), optax.tree.cast(nu, nu_dtype)
         return out, NadamState(count=count, mu=mu, nu=nu, mu_product=mu_product)
 
     return optax.GradientTransformation(init_fn, update_fn)
@@ -215,6 +239,7 @@ def scale_by_radam(
     threshold: float = 5.0,
     *,
     mu_dtype=None,
+    nu_dtype=None,
 ) -> optax.GradientTransformation:
     r"""RAdam: Adam with the variance of the adaptive rate rectified (Liu et al., 2020).
 
@@ -228,7 +253,8 @@ def scale_by_radam(
 
     ``threshold = 5`` is PyTorch's rule (``rho_t > 5``); the paper's Algorithm 2
     uses 4. optax switches at ``rho_t >= threshold``, which differs only when
-    ``rho_t`` equals the threshold exactly.
+    ``rho_t`` equals the threshold exactly. ``mu_dtype`` / ``nu_dtype``: as
+    :func:`scale_by_adam`.
     """
     fn = "scale_by_radam"
     _check_betas(fn, b1, b2, eps, eps_root)
@@ -236,7 +262,7 @@ def scale_by_radam(
     rho_inf = 2.0 / (1.0 - b2) - 1.0
 
     def init_fn(params):
-        return _init_moments(params, mu_dtype)
+        return _init_moments(params, mu_dtype, nu_dtype=nu_dtype)
 
     def update_fn(updates, state, params=None):
         del params
@@ -256,7 +282,7 @@ def scale_by_radam(
         out = jax.tree.map(
             lambda a, m, g: jnp.where(rectified, r_t * a, m).astype(g.dtype), adam, mu_hat, updates
         )
-        mu = optax.tree.cast(mu, mu_dtype)
+        mu, nu = optax.tree.cast(mu, mu_dtype), optax.tree.cast(nu, nu_dtype)
         return out, AdamState(count=count, mu=mu, nu=nu)
 
     return optax.GradientTransformation(init_fn, update_fn)
