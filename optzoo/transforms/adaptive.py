@@ -29,6 +29,8 @@ def scale_by_rss(
     initial_accumulator_value: float = 0.1,
     eps: float = 1e-7,
     eps_in_sqrt: bool = True,
+    *,
+    accumulator_dtype=None,
 ) -> optax.GradientTransformation:
     r"""AdaGrad's scaling by the root of the running sum of squared gradients.
 
@@ -39,7 +41,9 @@ def scale_by_rss(
         out_t = g_t / (sqrt(sum_of_squares_t) + eps)    (not eps_in_sqrt, as PyTorch)
 
     Where the root is zero (only possible with ``eps = 0``) the output is zero.
-    Reference: Duchi, Hazan and Singer, 2011.
+    Reference: Duchi, Hazan and Singer, 2011. ``accumulator_dtype`` stores
+    ``sum_of_squares`` in another dtype than the params (e.g. float32 for
+    bfloat16 params); ``None`` follows the params.
     """
     fn = "scale_by_rss"
     v.check_nonnegative(fn, "initial_accumulator_value", initial_accumulator_value)
@@ -48,14 +52,17 @@ def scale_by_rss(
     def init_fn(params):
         return RssState(
             sum_of_squares=jax.tree.map(
-                lambda p: jnp.full_like(p, initial_accumulator_value), params
+                lambda p: jnp.full_like(p, initial_accumulator_value, dtype=accumulator_dtype),
+                params,
             )
         )
 
     def update_fn(updates, state, params=None):
         del params
         v.check_tree_match(fn, updates, state.sum_of_squares)
-        sum_of_squares = jax.tree.map(lambda g, s: s + g * g, updates, state.sum_of_squares)
+        sum_of_squares = jax.tree.map(
+            lambda g, s: (s + g.astype(s.dtype) ** 2).astype(s.dtype), updates, state.sum_of_squares
+        )
         out = jax.tree.map(
             lambda g, s: _divide_by_root(g, s, eps, eps_in_sqrt), updates, sum_of_squares
         )
@@ -77,6 +84,8 @@ def scale_by_rms(
     initial_scale: float = 0.0,
     eps_in_sqrt: bool = True,
     centered: bool = False,
+    *,
+    nu_dtype=None,
 ) -> optax.GradientTransformation:
     r"""RMSProp's scaling by a running root mean square of the gradients.
 
@@ -89,7 +98,9 @@ def scale_by_rms(
         out_t = g_t / (sqrt(var_t) + eps)     (not eps_in_sqrt: PyTorch)
 
     Reference: Hinton, Neural Networks for Machine Learning, lecture 6e (2012);
-    centered variant: Graves, 2013.
+    centered variant: Graves, 2013. ``nu_dtype`` stores ``nu`` (and ``mu``) in
+    another dtype than the params (e.g. float32 for bfloat16 params); ``None``
+    follows the params.
     """
     fn = "scale_by_rms"
     v.check_range(fn, "decay", decay, 0.0, 1.0)
@@ -99,8 +110,8 @@ def scale_by_rms(
     v.check_bool(fn, "centered", centered)
 
     def init_fn(params):
-        nu = jax.tree.map(lambda p: jnp.full_like(p, initial_scale), params)
-        mu = optax.tree.zeros_like(params) if centered else None
+        nu = jax.tree.map(lambda p: jnp.full_like(p, initial_scale, dtype=nu_dtype), params)
+        mu = optax.tree.zeros_like(params, dtype=nu_dtype) if centered else None
         return RmsState(nu=nu, mu=mu)
 
     def update_fn(updates, state, params=None):
@@ -108,10 +119,11 @@ def scale_by_rms(
         v.check_tree_match(fn, updates, state.nu)
         nu = optax.tree.update_moment(updates, state.nu, decay, 2)
         if centered:
-            mu = optax.tree.update_moment(updates, state.mu, decay, 1)
+            mu = optax.tree.cast(optax.tree.update_moment(updates, state.mu, decay, 1), nu_dtype)
             var = jax.tree.map(lambda n, m: n - m * m, nu, mu)
         else:
             mu, var = None, nu
+        nu = optax.tree.cast(nu, nu_dtype)
         out = jax.tree.map(lambda g, s: _divide_by_root(g, s, eps, eps_in_sqrt), updates, var)
         return out, RmsState(nu=nu, mu=mu)
 
