@@ -240,6 +240,7 @@ def scale_by_radam(
     *,
     mu_dtype=None,
     nu_dtype=None,
+    fold_bias_correction: bool = False,
 ) -> optax.GradientTransformation:
     r"""RAdam: Adam with the variance of the adaptive rate rectified (Liu et al., 2020).
 
@@ -255,6 +256,10 @@ def scale_by_radam(
     uses 4. optax switches at ``rho_t >= threshold``, which differs only when
     ``rho_t`` equals the threshold exactly. ``mu_dtype`` / ``nu_dtype``: as
     :func:`scale_by_adam`.
+
+    ``fold_bias_correction=True`` adds ``eps`` to the root of the raw ``nu``, as
+    ``torch.optim.RAdam`` does: the rectified branch becomes
+    ``r_t * mu_hat * sqrt(1 - b2^t) / (sqrt(nu_t + eps_root) + eps)``.
     """
     fn = "scale_by_radam"
     _check_betas(fn, b1, b2, eps, eps_root)
@@ -277,8 +282,13 @@ def scale_by_radam(
             / ((rho_inf - 4.0) * (rho_inf - 2.0) * safe_rho)
         )
         mu_hat = optax.tree.bias_correction(mu, b1, count)
-        nu_hat = optax.tree.bias_correction(nu, b2, count)
-        adam = _adam_direction(mu_hat, nu_hat, eps, eps_root, updates)
+        if fold_bias_correction:
+            root_bc2 = jnp.sqrt(1.0 - b2_t)
+            folded = jax.tree.map(lambda m: m * root_bc2.astype(m.dtype), mu_hat)
+            adam = _adam_direction(folded, nu, eps, eps_root, updates)
+        else:
+            nu_hat = optax.tree.bias_correction(nu, b2, count)
+            adam = _adam_direction(mu_hat, nu_hat, eps, eps_root, updates)
         out = jax.tree.map(
             lambda a, m, g: jnp.where(rectified, r_t * a, m).astype(g.dtype), adam, mu_hat, updates
         )
