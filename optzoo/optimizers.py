@@ -129,6 +129,8 @@ def adagrad(
     initial_accumulator_value: float = 0.1,
     eps: float = 1e-7,
     eps_in_sqrt: bool = True,
+    *,
+    accumulator_dtype=None,
 ) -> optax.GradientTransformation:
     r"""AdaGrad (Duchi, Hazan and Singer, 2011).
 
@@ -140,9 +142,12 @@ def adagrad(
     With ``eps_in_sqrt=False`` the denominator is ``sqrt(sum_of_squares_t) + eps``
     (PyTorch). Defaults: ``initial_accumulator_value = 0.1`` and ``eps = 1e-7``
     as optax and Keras; ``learning_rate = 1e-2`` as PyTorch. Equals ``optax.adagrad``.
+    ``accumulator_dtype`` (e.g. float32 for bfloat16 params): see ``scale_by_rss``.
     """
     return optax.chain(
-        _adaptive.scale_by_rss(initial_accumulator_value, eps, eps_in_sqrt),
+        _adaptive.scale_by_rss(
+            initial_accumulator_value, eps, eps_in_sqrt, accumulator_dtype=accumulator_dtype
+        ),
         _lr("adagrad", learning_rate),
     )
 
@@ -177,6 +182,8 @@ def rmsprop(
     centered: bool = False,
     momentum: float = 0.0,
     nesterov: bool = False,
+    *,
+    nu_dtype=None,
 ) -> optax.GradientTransformation:
     r"""RMSProp (Hinton, 2012), optionally centered (Graves, 2013) and with momentum.
 
@@ -193,11 +200,14 @@ def rmsprop(
     Where eps sits matters early in training, when ``var_t`` is tiny: inside the
     root the step is bounded by ``g / sqrt(eps)``, outside by ``g / eps``.
     Defaults: ``decay = 0.9`` and ``learning_rate = 1e-3`` from Hinton's lecture
-    and Keras. Equals ``optax.rmsprop`` at the same hyperparameters.
+    and Keras. Equals ``optax.rmsprop`` at the same hyperparameters. ``nu_dtype``
+    (e.g. float32 for bfloat16 params): see ``scale_by_rms``.
     """
     fn = "rmsprop"
     v.check_range(fn, "momentum", momentum, 0.0, 1.0)
-    blocks = [_adaptive.scale_by_rms(decay, eps, initial_scale, eps_in_sqrt, centered)]
+    blocks = [
+        _adaptive.scale_by_rms(decay, eps, initial_scale, eps_in_sqrt, centered, nu_dtype=nu_dtype)
+    ]
     if not _is_zero(momentum):
         blocks.append(scale_by_trace(momentum, nesterov=nesterov))
     return optax.chain(*blocks, _lr(fn, learning_rate))
@@ -215,6 +225,7 @@ def adam(
     eps_root: float = 0.0,
     *,
     mu_dtype=None,
+    nu_dtype=None,
 ) -> optax.GradientTransformation:
     r"""Adam (Kingma and Ba, 2015).
 
@@ -226,11 +237,14 @@ def adam(
                    - learning_rate * (mu_t / (1 - b1^t)) / (sqrt(nu_t / (1 - b2^t) + eps_root) + eps)
 
     Defaults are the paper's. Equals ``optax.adam`` and ``torch.optim.Adam``.
+    ``mu_dtype`` / ``nu_dtype`` keep the moments in another dtype than the params
+    (e.g. float32 moments for bfloat16 params), as in every Adam-family alias.
     Keras folds the bias corrections into the step size, which moves eps; see
     ``optzoo.keras.Adam``.
     """
     return optax.chain(
-        _adam.scale_by_adam(b1, b2, eps, eps_root, mu_dtype=mu_dtype), _lr("adam", learning_rate)
+        _adam.scale_by_adam(b1, b2, eps, eps_root, mu_dtype=mu_dtype, nu_dtype=nu_dtype),
+        _lr("adam", learning_rate),
     )
 
 
@@ -243,6 +257,7 @@ def amsgrad(
     eps_root: float = 0.0,
     *,
     mu_dtype=None,
+    nu_dtype=None,
 ) -> optax.GradientTransformation:
     r"""AMSGrad (Reddi, Kale and Kumar, 2018): Adam with a non-decreasing ``nu``.
 
@@ -257,7 +272,9 @@ def amsgrad(
     the two differ while ``1 - b2^t`` still changes.
     """
     return optax.chain(
-        _adam.scale_by_adam(b1, b2, eps, eps_root, amsgrad=True, mu_dtype=mu_dtype),
+        _adam.scale_by_adam(
+            b1, b2, eps, eps_root, amsgrad=True, mu_dtype=mu_dtype, nu_dtype=nu_dtype
+        ),
         _lr("amsgrad", learning_rate),
     )
 
@@ -273,6 +290,7 @@ def adamw(
     *,
     mask: Any = None,
     mu_dtype=None,
+    nu_dtype=None,
 ) -> optax.GradientTransformation:
     r"""AdamW: Adam with decoupled weight decay (Loshchilov and Hutter, 2019).
 
@@ -288,7 +306,7 @@ def adamw(
     """
     fn = "adamw"
     return optax.chain(
-        _adam.scale_by_adam(b1, b2, eps, eps_root, mu_dtype=mu_dtype),
+        _adam.scale_by_adam(b1, b2, eps, eps_root, mu_dtype=mu_dtype, nu_dtype=nu_dtype),
         *_weight_decay(fn, weight_decay, mask),
         _lr(fn, learning_rate),
     )
@@ -325,6 +343,7 @@ def nadam(
     momentum_decay: float | None = 0.004,
     *,
     mu_dtype=None,
+    nu_dtype=None,
 ) -> optax.GradientTransformation:
     r"""Nadam: Adam with Nesterov momentum (Dozat, 2016).
 
@@ -340,7 +359,9 @@ def nadam(
     equals ``optax.nadam``.
     """
     return optax.chain(
-        _adam.scale_by_nadam(b1, b2, eps, eps_root, momentum_decay, mu_dtype=mu_dtype),
+        _adam.scale_by_nadam(
+            b1, b2, eps, eps_root, momentum_decay, mu_dtype=mu_dtype, nu_dtype=nu_dtype
+        ),
         _lr("nadam", learning_rate),
     )
 
@@ -355,6 +376,7 @@ def radam(
     threshold: float = 5.0,
     *,
     mu_dtype=None,
+    nu_dtype=None,
 ) -> optax.GradientTransformation:
     r"""RAdam (Liu et al., 2020): Adam whose adaptive rate is rectified early on.
 
@@ -369,6 +391,8 @@ def radam(
     except at ``rho_t == threshold`` exactly (optax uses ``>=``).
     """
     return optax.chain(
-        _adam.scale_by_radam(b1, b2, eps, eps_root, threshold, mu_dtype=mu_dtype),
+        _adam.scale_by_radam(
+            b1, b2, eps, eps_root, threshold, mu_dtype=mu_dtype, nu_dtype=nu_dtype
+        ),
         _lr("radam", learning_rate),
     )
