@@ -20,6 +20,8 @@ from optzoo.optimizers import (
     sgd,
 )
 from optzoo.transforms.clipping import clip_by_global_norm, clip_by_norm, clip_by_value
+from optzoo.train import fit, make_nnx_train_step, make_train_step
+from optzoo import train
 from optzoo.wrappers import skip_nonfinite
 
 __version__ = "0.1.0"
@@ -35,7 +37,10 @@ __all__ = [
     "clip_by_norm",
     "clip_by_value",
     "data",
+    "fit",
     "keras",
+    "make_nnx_train_step",
+    "make_train_step",
     "momentum",
     "nadam",
     "nag",
@@ -45,6 +50,7 @@ __all__ = [
     "rmsprop",
     "schedules",
     "sgd",
+    "train",
     "skip_nonfinite",
     "transforms",
 ]
