@@ -1,0 +1,250 @@
+"""``keras.optimizers.schedules`` (Keras 3): same names, arguments and defaults.
+
+Each constructor returns a traceable function ``step -> lr`` (``step`` = Keras's
+``optimizer.iterations``, i.e. the number of completed updates), equal to the
+Keras schedule called at that step; pass it as ``learning_rate`` to any optzoo or
+optax optimizer. The result is in the default float dtype (float32, float64
+under x64); Keras computes in the dtype of ``initial_learning_rate`` as a tensor,
+i.e. ``keras.config.floatx()``. ``name`` is accepted and ignored.
+
+These are written on their own, formula by formula from Keras's definitions;
+they do not depend on :mod:`optzoo.schedules`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from optzoo import _validate as v
+
+__all__ = [
+    "ExponentialDecay",
+    "PiecewiseConstantDecay",
+    "PolynomialDecay",
+    "InverseTimeDecay",
+    "CosineDecay",
+    "CosineDecayRestarts",
+]
+
+Schedule = Callable[[Any], jax.Array]
+
+
+def _f(x) -> jax.Array:
+    return jnp.asarray(x, dtype=jnp.result_type(float))
+
+
+def _step(step) -> jax.Array:
+    return _f(step)
+
+
+@v.named
+def ExponentialDecay(
+    initial_learning_rate: float,
+    decay_steps: float,
+    decay_rate: float,
+    staircase: bool = False,
+    name: str = "ExponentialDecay",
+) -> Schedule:
+    r"""``lr(step) = initial_learning_rate * decay_rate ^ (step / decay_steps)``,
+    with ``floor(step / decay_steps)`` when ``staircase``. Same as
+    ``optax.exponential_decay(init, decay_steps, decay_rate, staircase=...)`` with
+    no ``transition_begin``; PyTorch's ``ExponentialLR`` decays every step
+    (``decay_steps = 1``)."""
+    fn = "ExponentialDecay"
+    v.check_positive(fn, "decay_steps", decay_steps)
+    v.check_bool(fn, "staircase", staircase)
+
+    def schedule(step):
+        p = _step(step) / _f(decay_steps)
+        if staircase:
+            p = jnp.floor(p)
+        return _f(initial_learning_rate) * jnp.power(_f(decay_rate), p)
+
+    return schedule
+
+
+@v.named
+def PiecewiseConstantDecay(
+    boundaries: Sequence[float], values: Sequence[float], name: str = "PiecewiseConstant"
+) -> Schedule:
+    r"""``values[0]`` for ``step <= boundaries[0]``, ``values[i]`` for
+    ``boundaries[i-1] < step <= boundaries[i]``, ``values[-1]`` after the last
+    boundary. The step *at* a boundary still gets the earlier value (PyTorch's
+    ``MultiStepLR`` switches at the milestone itself)."""
+    fn = "PiecewiseConstantDecay"
+    boundaries, values = list(boundaries), list(values)
+    if len(boundaries) != len(values) - 1:
+        raise ValueError(
+            f"{fn}: boundaries must have one element less than values, got "
+            f"{len(boundaries)} boundaries and {len(values)} values"
+        )
+    if len(boundaries) == 0:
+        raise ValueError(f"{fn}: boundaries must not be empty, got []")
+
+    def schedule(step):
+        s = jnp.asarray(step)
+        b = [jnp.asarray(x).astype(s.dtype) for x in boundaries]
+        lr = jnp.where(s <= b[0], _f(values[0]), _f(values[-1]))
+        for low, high, value in zip(b[:-1], b[1:], values[1:-1]):
+            lr = jnp.where((s > low) & (s <= high), _f(value), lr)
+        return lr
+
+    return schedule
+
+
+@v.named
+def PolynomialDecay(
+    initial_learning_rate: float,
+    decay_steps: float,
+    end_learning_rate: float = 0.0001,
+    power: float = 1.0,
+    cycle: bool = False,
+    name: str = "PolynomialDecay",
+) -> Schedule:
+    r"""Polynomial decay from ``initial_learning_rate`` to ``end_learning_rate``::
+
+        s   = min(step, decay_steps)                                   (not cycle)
+        D   = decay_steps * max(1, ceil(step / decay_steps))           (cycle; D = decay_steps at 0)
+        lr  = (initial - end) * (1 - s / D) ^ power + end
+
+    With ``cycle`` the decay restarts from ``initial`` with a period that grows to
+    cover the step. ``optax.polynomial_schedule`` has no cycle; PyTorch's
+    ``PolynomialLR`` decays to zero and counts ``total_iters``.
+    """
+    fn = "PolynomialDecay"
+    v.check_positive(fn, "decay_steps", decay_steps)
+    v.check_bool(fn, "cycle", cycle)
+
+    def schedule(step):
+        s = _step(step)
+        d = _f(decay_steps)
+        if cycle:
+            d = d * jnp.where(s == 0, 1.0, jnp.ceil(s / decay_steps))
+        else:
+            s = jnp.minimum(s, d)
+        init, end = _f(initial_learning_rate), _f(end_learning_rate)
+        return (init - end) * jnp.power(1 - s / d, _f(power)) + end
+
+    return schedule
+
+
+@v.named
+def InverseTimeDecay(
+    initial_learning_rate: float,
+    decay_steps: float,
+    decay_rate: float,
+    staircase: bool = False,
+    name: str = "InverseTimeDecay",
+) -> Schedule:
+    r"""``lr(step) = initial_learning_rate / (1 + decay_rate * step / decay_steps)``,
+    with ``floor(step / decay_steps)`` when ``staircase`` (TensorFlow 1's
+    ``inverse_time_decay``)."""
+    fn = "InverseTimeDecay"
+    v.check_positive(fn, "decay_steps", decay_steps)
+    v.check_bool(fn, "staircase", staircase)
+
+    def schedule(step):
+        p = _step(step) / _f(decay_steps)
+        if staircase:
+            p = jnp.floor(p)
+        return _f(initial_learning_rate) / (1.0 + _f(decay_rate) * p)
+
+    return schedule
+
+
+def _cosine(fraction, alpha):
+    decayed = 0.5 * (1.0 + jnp.cos(_f(math.pi) * fraction))
+    return (1 - alpha) * decayed + alpha
+
+
+@v.named
+def CosineDecay(
+    initial_learning_rate: float,
+    decay_steps: float,
+    alpha: float = 0.0,
+    name: str = "CosineDecay",
+    warmup_target: float | None = None,
+    warmup_steps: float = 0,
+) -> Schedule:
+    r"""Cosine decay (Loshchilov and Hutter, 2017), with an optional linear warmup.
+
+    Without ``warmup_target`` (``warmup_steps`` is then ignored, as in Keras)::
+
+        s  = min(step, decay_steps)
+        lr = initial * ((1 - alpha) * 0.5 * (1 + cos(pi * s / decay_steps)) + alpha)
+
+    With ``warmup_target``, ``s = min(step, warmup_steps + decay_steps)``::
+
+        lr = initial + (warmup_target - initial) * s / warmup_steps     (s < warmup_steps)
+        lr = warmup_target * cosine(s - warmup_steps) as above          (otherwise)
+
+    ``alpha`` is the final fraction of the peak (``optax.cosine_decay_schedule``
+    calls it ``alpha`` too; PyTorch's ``CosineAnnealingLR`` has an absolute
+    ``eta_min`` and keeps oscillating past ``T_max``; Keras holds the end value).
+    """
+    fn = "CosineDecay"
+    v.check_positive(fn, "decay_steps", decay_steps)
+    v.check_nonnegative(fn, "warmup_steps", warmup_steps)
+
+    def schedule(step):
+        s = _step(step)
+        init, d = _f(initial_learning_rate), _f(decay_steps)
+        if warmup_target is None:
+            return init * _cosine(jnp.minimum(s, d) / d, alpha)
+        target, w = _f(warmup_target), _f(warmup_steps)
+        s = jnp.minimum(s, d + w)
+        safe_w = jnp.where(w > 0, w, 1.0)
+        warm = (target - init) * (s / safe_w) + init
+        decay = target * _cosine((s - w) / d, alpha)
+        return jnp.where(s < w, warm, decay)
+
+    return schedule
+
+
+@v.named
+def CosineDecayRestarts(
+    initial_learning_rate: float,
+    first_decay_steps: float,
+    t_mul: float = 2.0,
+    m_mul: float = 1.0,
+    alpha: float = 0.0,
+    name: str = "SGDRDecay",
+) -> Schedule:
+    r"""Cosine decay with warm restarts, SGDR (Loshchilov and Hutter, 2017).
+
+    With ``f = step / first_decay_steps``, the restart index ``i`` and the
+    fraction ``c`` of the current period::
+
+        i = floor(f), c = f - i                                        (t_mul = 1)
+        i = floor(log(1 - f * (1 - t_mul)) / log(t_mul))               (t_mul != 1)
+        c = (f - (1 - t_mul^i) / (1 - t_mul)) / t_mul^i
+        lr = initial * ((1 - alpha) * 0.5 * m_mul^i * (1 + cos(pi * c)) + alpha)
+
+    Period ``i`` lasts ``first_decay_steps * t_mul^i`` steps and peaks at
+    ``initial * m_mul^i``. Note Keras (and TensorFlow) scale only the cosine part
+    by ``m_mul^i``, not ``alpha``. PyTorch's ``CosineAnnealingWarmRestarts`` has
+    integer ``T_mult`` and no ``m_mul``.
+    """
+    fn = "CosineDecayRestarts"
+    v.check_positive(fn, "first_decay_steps", first_decay_steps)
+    v.check_positive(fn, "t_mul", t_mul)
+
+    def schedule(step):
+        f = _step(step) / _f(first_decay_steps)
+        t = _f(t_mul)
+        if t_mul == 1.0:
+            i = jnp.floor(f)
+            c = f - i
+        else:
+            i = jnp.floor(jnp.log(1.0 - f * (1.0 - t)) / jnp.log(t))
+            sum_r = (1.0 - jnp.power(t, i)) / (1.0 - t)
+            c = (f - sum_r) / jnp.power(t, i)
+        cos = 0.5 * jnp.power(_f(m_mul), i) * (1.0 + jnp.cos(_f(math.pi) * c))
+        return _f(initial_learning_rate) * ((1 - _f(alpha)) * cos + _f(alpha))
+
+    return schedule
