@@ -1,0 +1,230 @@
+"""Cosine annealing, linear-cosine decay (with noise) and SGDR warm restarts."""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+
+from optzoo import _validate as v
+from optzoo.schedules import _common as c
+
+__all__ = [
+    "cosine_decay",
+    "linear_cosine_decay",
+    "noisy_linear_cosine_decay",
+    "cosine_restarts",
+]
+
+
+@v.named
+def cosine_decay(init_value: float, decay_steps: int, end_value: float = 0.0) -> c.Schedule:
+    r"""Cosine annealing from ``init_value`` to ``end_value`` over ``decay_steps``::
+
+        t        = min(step, decay_steps)
+        lr(step) = (init_value - end_value) * (1 + cos(pi * t / decay_steps)) / 2 + end_value
+
+    Args:
+      init_value: the value at step 0, >= 0.
+      decay_steps: the horizon ``T``, > 0; the value stays ``end_value`` after it.
+      end_value: >= 0; default 0.
+
+    Reference: Loshchilov and Hutter, "SGDR", ICLR 2017 (one period, no restart).
+    Equivalents: Keras ``CosineDecay(initial_learning_rate=init_value, decay_steps,
+    alpha=end_value / init_value)``; ``optax.cosine_decay_schedule(init_value,
+    decay_steps, alpha=end_value / init_value)``; PyTorch ``CosineAnnealingLR(T_max=
+    decay_steps, eta_min=end_value)`` for ``step <= T_max`` (PyTorch's keeps
+    oscillating past ``T_max``; this one stays at ``end_value``). Keras' warmup
+    arguments are :func:`optzoo.schedules.warmup` around this schedule.
+    """
+    fn = "cosine_decay"
+    c.check_value(fn, "init_value", init_value)
+    c.check_steps(fn, "decay_steps", decay_steps)
+    c.check_value(fn, "end_value", end_value)
+
+    def schedule(step):
+        s = c.as_step(step)
+        t = jnp.minimum(c.to_float(s), decay_steps)
+        cosine = 0.5 * (1.0 + jnp.cos(math.pi * (t / decay_steps)))
+        return (init_value - end_value) * cosine + end_value
+
+    return schedule
+
+
+def _check_linear_cosine(fn, init_value, decay_steps, num_periods, alpha, beta):
+    c.check_value(fn, "init_value", init_value)
+    c.check_steps(fn, "decay_steps", decay_steps)
+    v.check_nonnegative(fn, "num_periods", num_periods)
+    v.check_nonnegative(fn, "alpha", alpha)
+    v.check_nonnegative(fn, "beta", beta)
+
+
+def _linear_cosine_parts(s, decay_steps, num_periods):
+    t = jnp.minimum(c.to_float(s), decay_steps)
+    linear_decay = (decay_steps - t) / decay_steps
+    cosine = 0.5 * (1.0 + jnp.cos(math.pi * 2.0 * num_periods * (t / decay_steps)))
+    return t, linear_decay, cosine
+
+
+@v.named
+def linear_cosine_decay(
+    init_value: float,
+    decay_steps: int,
+    num_periods: float = 0.5,
+    alpha: float = 0.0,
+    beta: float = 0.001,
+) -> c.Schedule:
+    r"""Linear-cosine decay (Bello et al. 2017)::
+
+        t            = min(step, decay_steps)
+        linear_decay = (decay_steps - t) / decay_steps
+        cosine_decay = (1 + cos(2 * pi * num_periods * t / decay_steps)) / 2
+        lr(step)     = init_value * ((alpha + linear_decay) * cosine_decay + beta)
+
+    Args:
+      init_value: >= 0. Note ``lr(0) = init_value * (1 + alpha + beta)``.
+      decay_steps: the horizon, > 0; constant ``init_value * (alpha * cosine_decay(T) +
+        beta)`` after it.
+      num_periods: number of cosine periods in the horizon, >= 0; default 0.5.
+      alpha, beta: >= 0; defaults 0 and 0.001 (as TensorFlow 1).
+
+    Reference: Bello, Zoph, Vasudevan and Le, "Neural Optimizer Search with
+    Reinforcement Learning", ICML 2017; formula and defaults as TensorFlow 1 documents
+    ``tf.compat.v1.train.linear_cosine_decay``. No PyTorch/Keras 3/optax equivalent.
+    """
+    fn = "linear_cosine_decay"
+    _check_linear_cosine(fn, init_value, decay_steps, num_periods, alpha, beta)
+
+    def schedule(step):
+        s = c.as_step(step)
+        _, linear_decay, cosine = _linear_cosine_parts(s, decay_steps, num_periods)
+        return init_value * ((alpha + linear_decay) * cosine + beta)
+
+    return schedule
+
+
+@v.named
+def noisy_linear_cosine_decay(
+    init_value: float,
+    decay_steps: int,
+    key,
+    initial_variance: float = 1.0,
+    variance_decay: float = 0.55,
+    num_periods: float = 0.5,
+    alpha: float = 0.0,
+    beta: float = 0.001,
+) -> c.Schedule:
+    r"""Linear-cosine decay with decaying Gaussian noise (Bello et al. 2017)::
+
+        t            = min(step, decay_steps)
+        linear_decay = (decay_steps - t) / decay_steps
+        cosine_decay = (1 + cos(2 * pi * num_periods * t / decay_steps)) / 2
+        variance     = initial_variance / (1 + t) ** variance_decay
+        eps_t        = sqrt(variance) * normal(fold_in(key, step))
+        lr(step)     = init_value * ((alpha + linear_decay + eps_t) * cosine_decay + beta)
+
+    The noise is a deterministic function of ``key`` and the (integer, unclamped) step:
+    ``jax.random.normal(jax.random.fold_in(key, step))``, so the same step always gives
+    the same value, and ``jax.jit``/``jax.vmap``/a Python loop agree. TensorFlow draws
+    fresh noise on each call instead. The value can be negative when the noise is
+    large; clip it (``lambda s: jnp.maximum(sched(s), 0)``) if that matters.
+
+    Args:
+      init_value: >= 0.
+      decay_steps: the horizon, > 0.
+      key: a PRNG key, ``jax.random.key(seed)`` or ``jax.random.PRNGKey(seed)``.
+      initial_variance: >= 0; default 1.0 (TensorFlow 1).
+      variance_decay: >= 0; default 0.55 (TensorFlow 1).
+      num_periods, alpha, beta: as :func:`linear_cosine_decay`.
+
+    Reference: Bello et al., ICML 2017; formula and defaults as TensorFlow 1 documents
+    ``tf.compat.v1.train.noisy_linear_cosine_decay``. No PyTorch/Keras 3/optax equivalent.
+    """
+    fn = "noisy_linear_cosine_decay"
+    _check_linear_cosine(fn, init_value, decay_steps, num_periods, alpha, beta)
+    c.check_key(fn, "key", key)
+    v.check_nonnegative(fn, "initial_variance", initial_variance)
+    v.check_nonnegative(fn, "variance_decay", variance_decay)
+
+    def noise(k, i, t):
+        std = jnp.sqrt(initial_variance / jnp.power(1.0 + t, variance_decay))
+        return std * jax.random.normal(jax.random.fold_in(k, i), (), c.float_dtype())
+
+    def schedule(step):
+        s = c.as_step(step)
+        t, linear_decay, cosine = _linear_cosine_parts(s, decay_steps, num_periods)
+        i = c.int_step(s)
+        eps = jnp.vectorize(lambda i_, t_: noise(key, i_, t_))(i, t)
+        return init_value * ((alpha + linear_decay + eps) * cosine + beta)
+
+    return schedule
+
+
+@v.named
+def cosine_restarts(
+    init_value: float,
+    first_decay_steps: int,
+    t_mul: float = 2.0,
+    m_mul: float = 1.0,
+    alpha: float = 0.0,
+) -> c.Schedule:
+    r"""Cosine annealing with warm restarts (SGDR).
+
+    Period ``i = 0, 1, ...`` lasts ``first_decay_steps * t_mul ** i`` steps and starts at
+    ``init_value * m_mul ** i``. With ``x = step / first_decay_steps``::
+
+        i        = floor(x)                                        if t_mul == 1
+                   floor(log(1 + x * (t_mul - 1)) / log(t_mul))    otherwise
+        start_i  = i                                               if t_mul == 1
+                   (t_mul ** i - 1) / (t_mul - 1)                  otherwise
+        frac     = (x - start_i) / t_mul ** i                      (in [0, 1))
+        cosine   = m_mul ** i * (1 + cos(pi * frac)) / 2
+        lr(step) = init_value * ((1 - alpha) * cosine + alpha)
+
+    ``i`` is corrected by one where rounding of the logarithm would put ``x`` outside
+    ``[start_i, start_{i+1})``, so restarts fall exactly on their steps.
+
+    Args:
+      init_value: >= 0.
+      first_decay_steps: the first period, > 0.
+      t_mul: period growth factor, >= 1; default 2.0 (Keras).
+      m_mul: restart-height factor, in [0, 1]; default 1.0.
+      alpha: the floor as a fraction of ``init_value`` (not scaled by ``m_mul``), in
+        [0, 1]; default 0.
+
+    Reference: Loshchilov and Hutter, "SGDR: Stochastic Gradient Descent with Warm
+    Restarts", ICLR 2017. Equivalents: Keras ``CosineDecayRestarts`` (same arguments);
+    PyTorch ``CosineAnnealingWarmRestarts(T_0=first_decay_steps, T_mult=t_mul,
+    eta_min=alpha * init_value)`` for integer ``t_mul`` and ``m_mul = 1``;
+    ``optax.sgdr_schedule`` takes an explicit list of periods instead.
+    """
+    fn = "cosine_restarts"
+    c.check_value(fn, "init_value", init_value)
+    c.check_steps(fn, "first_decay_steps", first_decay_steps)
+    v.check_range(fn, "t_mul", t_mul, 1.0, math.inf)
+    v.check_range(fn, "m_mul", m_mul, 0.0, 1.0)
+    v.check_range(fn, "alpha", alpha, 0.0, 1.0)
+
+    def schedule(step):
+        s = c.as_step(step)
+        dtype = c.float_dtype()
+        x = c.to_float(s) / first_decay_steps
+        if v.concrete_float(t_mul) == 1.0:
+            i = c.floor_div(s, first_decay_steps)
+            frac = x - i
+        else:
+            tm = jnp.asarray(t_mul, dtype)
+            i = jnp.floor(jnp.log1p(x * (tm - 1.0)) / jnp.log(tm))
+
+            def start(k):
+                return (jnp.power(tm, k) - 1.0) / (tm - 1.0)
+
+            i = jnp.where(x < start(i), i - 1.0, i)
+            i = jnp.where(x >= start(i + 1.0), i + 1.0, i)
+            frac = (x - start(i)) / jnp.power(tm, i)
+        frac = jnp.clip(frac, 0.0, 1.0)
+        cosine = jnp.power(jnp.asarray(m_mul, dtype), i) * 0.5 * (1.0 + jnp.cos(math.pi * frac))
+        return init_value * ((1.0 - alpha) * cosine + alpha)
+
+    return schedule

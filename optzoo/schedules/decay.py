@@ -1,0 +1,330 @@
+"""Step-wise, exponential, polynomial and linear decays.
+
+Each constructor checks its arguments and returns a pure ``schedule(step) -> lr``
+that traces: it accepts a Python int, an integer or float array, or a tracer
+(``jax.jit``, ``jax.vmap``) and returns the default float dtype (float32, float64
+under x64). Negative steps are treated as step 0.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+from optzoo import _validate as v
+from optzoo.schedules import _common as c
+
+__all__ = [
+    "constant",
+    "piecewise_constant",
+    "step_decay",
+    "multistep_decay",
+    "exponential_decay",
+    "natural_exp_decay",
+    "inverse_time_decay",
+    "polynomial_decay",
+    "linear",
+]
+
+
+@v.named
+def constant(value: float) -> c.Schedule:
+    r"""A constant schedule::
+
+        lr(step) = value
+
+    Equivalent: ``optax.constant_schedule(value)``, ``torch.optim.lr_scheduler.ConstantLR``
+    with ``factor = 1``, a float learning rate in Keras.
+    """
+    c.check_value("constant", "value", value)
+
+    def schedule(step):
+        s = c.as_step(step)
+        return jnp.full(s.shape, value, c.float_dtype())
+
+    return schedule
+
+
+@v.named
+def piecewise_constant(boundaries, values) -> c.Schedule:
+    r"""Piecewise constant values between step boundaries::
+
+        lr(step) = values[i]   where i = #{ j : boundaries[j] < step }
+
+    so ``values[0]`` holds for ``step <= boundaries[0]``, ``values[i]`` for
+    ``boundaries[i-1] < step <= boundaries[i]`` and ``values[-1]`` for
+    ``step > boundaries[-1]`` (the change takes effect one step *after* a boundary).
+
+    Args:
+      boundaries: strictly increasing steps >= 0.
+      values: ``len(boundaries) + 1`` values >= 0.
+
+    Reference and equivalent: Keras ``keras.optimizers.schedules.PiecewiseConstantDecay``
+    (same boundary convention). ``optax.piecewise_constant_schedule`` multiplies scales
+    instead and switches at ``step >= boundary``; ``torch.optim.lr_scheduler.MultiStepLR``
+    (:func:`multistep_decay`) also switches at ``step >= milestone``.
+    """
+    fn = "piecewise_constant"
+    bounds = c.check_sorted(fn, "boundaries", boundaries)
+    try:
+        vals = list(values)
+    except TypeError:  # not iterable
+        raise c.fail(fn, f"values must be a sequence of numbers, got {values!r}") from None
+    if len(vals) != len(bounds) + 1:
+        raise c.fail(
+            fn,
+            f"values must have len(boundaries) + 1 = {len(bounds) + 1} entries, got {len(vals)}",
+        )
+    for i, x in enumerate(vals):
+        c.check_value(fn, f"values[{i}]", x)
+
+    def schedule(step):
+        s = c.as_step(step)
+        dtype = c.float_dtype()
+        idx = jnp.zeros(s.shape, jnp.int32)
+        for b in bounds:
+            idx = idx + (s > b).astype(jnp.int32)
+        return jnp.take(jnp.asarray(vals, dtype), idx)
+
+    return schedule
+
+
+@v.named
+def step_decay(init_value: float, decay_rate: float, decay_steps: int) -> c.Schedule:
+    r"""Multiply by ``decay_rate`` every ``decay_steps`` steps::
+
+        lr(step) = init_value * decay_rate ** floor(step / decay_steps)
+
+    Args:
+      init_value: the value at step 0, >= 0.
+      decay_rate: in [0, 1].
+      decay_steps: the period, > 0 (integer division when it is an int).
+
+    Reference and equivalents: ``torch.optim.lr_scheduler.StepLR(step_size=decay_steps,
+    gamma=decay_rate)``; Keras ``ExponentialDecay(..., staircase=True)``;
+    ``optax.exponential_decay(..., staircase=True)``.
+    """
+    fn = "step_decay"
+    c.check_value(fn, "init_value", init_value)
+    v.check_range(fn, "decay_rate", decay_rate, 0.0, 1.0)
+    c.check_steps(fn, "decay_steps", decay_steps)
+
+    def schedule(step):
+        s = c.as_step(step)
+        return init_value * jnp.power(jnp.asarray(decay_rate, c.float_dtype()),
+                                      c.floor_div(s, decay_steps))
+
+    return schedule
+
+
+@v.named
+def multistep_decay(init_value: float, milestones, decay_rate: float) -> c.Schedule:
+    r"""Multiply by ``decay_rate`` at each milestone::
+
+        lr(step) = init_value * decay_rate ** #{ j : milestones[j] <= step }
+
+    Args:
+      init_value: the value at step 0, >= 0.
+      milestones: strictly increasing steps >= 0.
+      decay_rate: in [0, 1].
+
+    Reference and equivalent: ``torch.optim.lr_scheduler.MultiStepLR(milestones,
+    gamma=decay_rate)`` (the decay applies *at* the milestone step). Keras has no
+    direct equivalent (``PiecewiseConstantDecay`` switches one step later).
+    """
+    fn = "multistep_decay"
+    c.check_value(fn, "init_value", init_value)
+    ms = c.check_sorted(fn, "milestones", milestones)
+    v.check_range(fn, "decay_rate", decay_rate, 0.0, 1.0)
+
+    def schedule(step):
+        s = c.as_step(step)
+        n = jnp.zeros(s.shape, jnp.int32)
+        for m in ms:
+            n = n + (s >= m).astype(jnp.int32)
+        return init_value * jnp.power(jnp.asarray(decay_rate, c.float_dtype()), n)
+
+    return schedule
+
+
+def _progress(fn: str, decay_steps, staircase: bool):
+    c.check_steps(fn, "decay_steps", decay_steps)
+    v.check_bool(fn, "staircase", staircase)
+
+    def p(s):
+        return c.floor_div(s, decay_steps) if staircase else c.to_float(s) / decay_steps
+
+    return p
+
+
+@v.named
+def exponential_decay(
+    init_value: float, decay_rate: float, decay_steps: float = 1, staircase: bool = False
+) -> c.Schedule:
+    r"""Exponential decay::
+
+        p        = step / decay_steps        (floor(step / decay_steps) if staircase)
+        lr(step) = init_value * decay_rate ** p
+
+    Args:
+      init_value: the value at step 0, >= 0.
+      decay_rate: in (0, 1].
+      decay_steps: > 0; default 1 (``decay_rate`` is the per-step factor).
+      staircase: decay in discrete jumps every ``decay_steps`` steps.
+
+    Reference and equivalents: Keras ``keras.optimizers.schedules.ExponentialDecay``
+    (same formula and arguments); ``torch.optim.lr_scheduler.ExponentialLR(gamma)`` is
+    ``decay_steps = 1``; ``optax.exponential_decay`` (which adds ``transition_begin``
+    and ``end_value``).
+    """
+    fn = "exponential_decay"
+    c.check_value(fn, "init_value", init_value)
+    v.check_range(fn, "decay_rate", decay_rate, 0.0, 1.0, low_open=True)
+    p = _progress(fn, decay_steps, staircase)
+
+    def schedule(step):
+        s = c.as_step(step)
+        return init_value * jnp.power(jnp.asarray(decay_rate, c.float_dtype()), p(s))
+
+    return schedule
+
+
+@v.named
+def natural_exp_decay(
+    init_value: float, decay_rate: float, decay_steps: float = 1, staircase: bool = False
+) -> c.Schedule:
+    r"""Exponential decay with a natural-log rate::
+
+        p        = step / decay_steps        (floor(step / decay_steps) if staircase)
+        lr(step) = init_value * exp(-decay_rate * p)
+
+    Args:
+      init_value: the value at step 0, >= 0.
+      decay_rate: >= 0 (0 gives a constant).
+      decay_steps: > 0; default 1.
+      staircase: decay in discrete jumps every ``decay_steps`` steps.
+
+    Reference: TensorFlow 1 ``tf.compat.v1.train.natural_exp_decay`` (same formula and
+    arguments). Equals :func:`exponential_decay` with ``decay_rate = exp(-decay_rate)``;
+    PyTorch ``ExponentialLR(gamma=exp(-decay_rate))`` for ``decay_steps = 1``.
+    """
+    fn = "natural_exp_decay"
+    c.check_value(fn, "init_value", init_value)
+    v.check_nonnegative(fn, "decay_rate", decay_rate)
+    p = _progress(fn, decay_steps, staircase)
+
+    def schedule(step):
+        s = c.as_step(step)
+        return init_value * jnp.exp(-decay_rate * p(s))
+
+    return schedule
+
+
+@v.named
+def inverse_time_decay(
+    init_value: float, decay_rate: float, decay_steps: float = 1, staircase: bool = False
+) -> c.Schedule:
+    r"""Inverse-time decay::
+
+        p        = step / decay_steps        (floor(step / decay_steps) if staircase)
+        lr(step) = init_value / (1 + decay_rate * p)
+
+    Args:
+      init_value: the value at step 0, >= 0.
+      decay_rate: >= 0.
+      decay_steps: > 0; default 1.
+      staircase: decay in discrete jumps every ``decay_steps`` steps.
+
+    Reference and equivalents: Keras ``keras.optimizers.schedules.InverseTimeDecay`` and
+    TensorFlow 1 ``inverse_time_decay`` (same formula). PyTorch: ``LambdaLR`` with
+    ``lambda t: 1 / (1 + decay_rate * t / decay_steps)``.
+    """
+    fn = "inverse_time_decay"
+    c.check_value(fn, "init_value", init_value)
+    v.check_nonnegative(fn, "decay_rate", decay_rate)
+    p = _progress(fn, decay_steps, staircase)
+
+    def schedule(step):
+        s = c.as_step(step)
+        return init_value / (1.0 + decay_rate * p(s))
+
+    return schedule
+
+
+@v.named
+def polynomial_decay(
+    init_value: float,
+    decay_steps: int,
+    end_value: float = 0.0,
+    power: float = 1.0,
+    cycle: bool = False,
+) -> c.Schedule:
+    r"""Polynomial decay from ``init_value`` to ``end_value``::
+
+        without cycle:  T = decay_steps,  t = min(step, decay_steps)
+        with cycle:     T = decay_steps * max(1, ceil(step / decay_steps)),  t = step
+        lr(step) = (init_value - end_value) * (1 - t / T) ** power + end_value
+
+    With ``cycle`` the horizon grows to the next multiple of ``decay_steps`` (so the
+    value jumps back up just after each multiple), as in TensorFlow/Keras.
+
+    Args:
+      init_value: the value at step 0, >= 0.
+      decay_steps: the horizon, > 0.
+      end_value: the final value, >= 0; default 0.
+      power: > 0; default 1 (linear).
+      cycle: restart the decay past the horizon.
+
+    Reference and equivalents: Keras ``keras.optimizers.schedules.PolynomialDecay``
+    (same formula and arguments, ``end_learning_rate`` there);
+    ``optax.polynomial_schedule`` (no cycle); PyTorch ``PolynomialLR(total_iters,
+    power)`` matches for ``end_value = 0`` and no cycle.
+    """
+    fn = "polynomial_decay"
+    c.check_value(fn, "init_value", init_value)
+    c.check_steps(fn, "decay_steps", decay_steps)
+    c.check_value(fn, "end_value", end_value)
+    v.check_positive(fn, "power", power)
+    v.check_bool(fn, "cycle", cycle)
+
+    def schedule(step):
+        s = c.as_step(step)
+        t = c.to_float(s)
+        if cycle:
+            mult = jnp.maximum(jnp.ceil(t / decay_steps), 1.0)
+            horizon = decay_steps * mult
+        else:
+            t = jnp.minimum(t, decay_steps)
+            horizon = decay_steps
+        p = t / horizon
+        return (init_value - end_value) * jnp.power(1.0 - p, power) + end_value
+
+    return schedule
+
+
+@v.named
+def linear(init_value: float, end_value: float, transition_steps: int) -> c.Schedule:
+    r"""Linear interpolation, then constant::
+
+        lr(step) = init_value + (end_value - init_value) * min(step, transition_steps) / transition_steps
+
+    Args:
+      init_value: the value at step 0, >= 0.
+      end_value: the value from ``transition_steps`` on, >= 0 (may exceed
+        ``init_value``: a linear ramp up).
+      transition_steps: > 0.
+
+    Equivalents: ``optax.linear_schedule(init_value, end_value, transition_steps)``;
+    ``torch.optim.lr_scheduler.LinearLR(start_factor, end_factor, total_iters)`` with
+    ``lr * start_factor = init_value``, ``lr * end_factor = end_value``.
+    """
+    fn = "linear"
+    c.check_value(fn, "init_value", init_value)
+    c.check_value(fn, "end_value", end_value)
+    c.check_steps(fn, "transition_steps", transition_steps)
+
+    def schedule(step):
+        s = c.as_step(step)
+        frac = jnp.minimum(c.to_float(s), transition_steps) / transition_steps
+        return init_value + (end_value - init_value) * frac
+
+    return schedule
