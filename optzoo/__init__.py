@@ -23,6 +23,8 @@ from optzoo.transforms.clipping import clip_by_global_norm, clip_by_norm, clip_b
 from optzoo.train import fit, make_nnx_train_step, make_train_step
 from optzoo import train
 from optzoo.wrappers import skip_nonfinite
+from optzoo.optimizers import adafactor, asgd, lamb, lars, lion, muon, rprop, sparse_adam
+from optzoo.transforms.averaging import asgd_averaged_params
 
 __version__ = "0.1.0"
 
@@ -53,4 +55,13 @@ __all__ = [
     "train",
     "skip_nonfinite",
     "transforms",
+    "adafactor",
+    "asgd",
+    "asgd_averaged_params",
+    "lamb",
+    "lars",
+    "lion",
+    "muon",
+    "rprop",
+    "sparse_adam",
 ]

@@ -15,6 +15,12 @@ from optzoo import _validate as v
 from optzoo.transforms import adam as _adam
 from optzoo.transforms import adaptive as _adaptive
 from optzoo.transforms.momentum import scale_by_trace
+from optzoo.transforms import averaging as _averaging
+from optzoo.transforms import factored as _factored
+from optzoo.transforms import orthogonal as _orthogonal
+from optzoo.transforms import sign as _sign
+from optzoo.transforms import sparse as _sparse
+from optzoo.transforms import trust_ratio as _trust
 
 ScalarOrSchedule = float | Callable[[Any], Any]
 
@@ -395,4 +401,306 @@ def radam(
             b1, b2, eps, eps_root, threshold, mu_dtype=mu_dtype, nu_dtype=nu_dtype
         ),
         _lr("radam", learning_rate),
+    )
+
+
+# ------------------------------------------- large-batch, sign-based, factored, averaged, sparse
+
+__all__ += ["lars", "lamb", "rprop", "asgd", "adafactor", "sparse_adam", "lion", "muon"]
+
+
+@v.named
+def lars(
+    learning_rate: ScalarOrSchedule,
+    momentum: float = 0.9,
+    trust_coefficient: float = 1e-3,
+    weight_decay: float = 5e-4,
+    eps: float = 0.0,
+    nesterov: bool = False,
+    *,
+    weight_decay_mask: Any = _trust.weight_matrices_mask,
+    trust_ratio_mask: Any = _trust.weight_matrices_mask,
+) -> optax.GradientTransformation:
+    r"""LARS: layer-wise adaptive rate scaling (You, Gitman and Ginsburg, 2017, Algorithm 1).
+
+    Per leaf ("layer")::
+
+        d_t      = g_t + weight_decay * params_{t-1}           (where weight_decay_mask)
+        ratio_t  = trust_coefficient * ||params_{t-1}|| / (||d_t|| + eps)   (where trust_ratio_mask;
+                   1 if either norm is 0, and on masked-out leaves)
+        buf_t    = momentum * buf_{t-1} + learning_rate_t * ratio_t * d_t
+        params_t = params_{t-1} - buf_t           (Nesterov: - (lr_t ratio_t d_t + momentum buf_t))
+
+    The global learning rate enters the momentum buffer, as in the paper.
+    Defaults from the paper's ImageNet runs: ``trust_coefficient = 1e-3``,
+    ``momentum = 0.9``, ``weight_decay = 5e-4``; biases and normalisation
+    parameters (leaves with fewer than two dimensions) are excluded from both
+    the decay and the trust ratio (:func:`optzoo.transforms.weight_matrices_mask`);
+    pass ``True`` to include every leaf.
+
+    Equals ``optax.lars`` with the same masks. The paper's denominator is
+    ``||g|| + weight_decay ||params||``; here, as in optax, it is ``||d_t||``
+    (see :func:`optzoo.transforms.scale_by_trust_ratio`). PyTorch and Keras have no LARS.
+    """
+    fn = "lars"
+    v.check_range(fn, "momentum", momentum, 0.0, 1.0)
+    v.check_bool(fn, "nesterov", nesterov)
+    blocks = _weight_decay(fn, weight_decay, weight_decay_mask)
+    trust = _trust.scale_by_trust_ratio(trust_coefficient, eps)
+    blocks.append(trust if trust_ratio_mask is True else optax.masked(trust, trust_ratio_mask))
+    blocks.append(_lr(fn, learning_rate))
+    if not _is_zero(momentum):
+        blocks.append(scale_by_trace(momentum, nesterov=nesterov))
+    return optax.chain(*blocks)
+
+
+@v.named
+def lamb(
+    learning_rate: ScalarOrSchedule = 1e-3,
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-6,
+    eps_root: float = 0.0,
+    weight_decay: float = 0.0,
+    *,
+    mask: Any = None,
+    trust_ratio_mask: Any = True,
+    mu_dtype=None,
+) -> optax.GradientTransformation:
+    r"""LAMB: Adam with a layer-wise trust ratio (You et al., 2020, Algorithm 2).
+
+    ::
+
+        r_t      = mu_hat_t / (sqrt(nu_hat_t + eps_root) + eps)       (Adam's direction)
+        d_t      = r_t + weight_decay * params_{t-1}                  (where mask)
+        params_t = params_{t-1} - learning_rate * ||params_{t-1}|| / ||d_t|| * d_t
+                   (per leaf; ratio 1 if either norm is 0)
+
+    Defaults: ``b1, b2 = 0.9, 0.999`` and ``eps = 1e-6`` are the paper's;
+    ``learning_rate = 1e-3`` is Keras's; no decay by default (optax, Keras). The
+    paper's scaling function ``phi`` is the identity here, as in its experiments.
+    ``mask`` selects the decayed leaves, ``trust_ratio_mask`` those that get the
+    ratio (e.g. :func:`optzoo.transforms.weight_matrices_mask`).
+
+    Equals ``optax.lamb``. Keras ``Lamb`` (eps 1e-7) has no decay inside the
+    ratio: its ``weight_decay`` shrinks the params before the step, so its
+    ratio uses the decayed params' norm and ``d_t = r_t``.
+    """
+    fn = "lamb"
+    trust = _trust.scale_by_trust_ratio()
+    return optax.chain(
+        _adam.scale_by_adam(b1, b2, eps, eps_root, mu_dtype=mu_dtype),
+        *_weight_decay(fn, weight_decay, mask),
+        trust if trust_ratio_mask is True else optax.masked(trust, trust_ratio_mask),
+        _lr(fn, learning_rate),
+    )
+
+
+@v.named
+def rprop(
+    learning_rate: float = 0.1,
+    eta_minus: float = 0.5,
+    eta_plus: float = 1.2,
+    min_step_size: float = 1e-6,
+    max_step_size: float = 50.0,
+    *,
+    zero_after_sign_change: bool = True,
+) -> optax.GradientTransformation:
+    r"""Rprop, resilient backpropagation (Riedmiller and Braun, 1993), in the iRprop-
+    form of PyTorch (Igel and Huesken, 2000).
+
+    Per coordinate, with ``s = sign(g_t * prev_{t-1})``::
+
+        step_t   = clip(step_{t-1} * (eta_plus if s > 0, eta_minus if s < 0, else 1),
+                        min_step_size, max_step_size)          (step_0 = learning_rate)
+        prev_t   = 0 where s < 0 else g_t
+        params_t = params_{t-1} - step_t * sign(prev_t)
+
+    ``learning_rate`` is only the initial step size (a number, not a schedule):
+    Rprop ignores gradient magnitudes and is meant for full-batch training.
+    Defaults are Riedmiller and Braun's (initial step 0.1; PyTorch uses 0.01).
+    Equals ``torch.optim.Rprop`` and, while ``learning_rate`` lies within the
+    step-size bounds, ``optax.rprop``. See :func:`optzoo.transforms.scale_by_rprop`.
+    """
+    return optax.chain(
+        _sign.scale_by_rprop(
+            learning_rate, eta_minus, eta_plus, min_step_size, max_step_size,
+            zero_after_sign_change=zero_after_sign_change,
+        )
+    )
+
+
+@v.named
+def asgd(
+    learning_rate: ScalarOrSchedule = 1e-2,
+    lambd: float = 1e-4,
+    alpha: float = 0.75,
+    t0: float = 1e6,
+    weight_decay: float = 0.0,
+) -> optax.GradientTransformation:
+    r"""Averaged SGD (Polyak and Juditsky, 1992; schedule of Bottou, 2012).
+
+    ::
+
+        eta_t    = learning_rate / (1 + lambd * learning_rate * (t - 1))^alpha
+        params_t = params_{t-1} * (1 - lambd * eta_t) - eta_t * (g_t + weight_decay * params_{t-1})
+        ax_t     = ax_{t-1} + (params_t - ax_{t-1}) / max(1, t - 1 - t0)
+
+    The averaged iterate ``ax`` is what ASGD returns as its estimate; read it
+    with :func:`optzoo.asgd_averaged_params` ``(state)``. Defaults are
+    PyTorch's. Equals ``torch.optim.ASGD``; optax has no ASGD.
+    ``update`` needs ``params``. See :func:`optzoo.transforms.scale_by_asgd`.
+    """
+    return optax.chain(_averaging.scale_by_asgd(learning_rate, lambd, alpha, t0, weight_decay))
+
+
+@v.named
+def adafactor(
+    learning_rate: ScalarOrSchedule = 1e-2,
+    beta2_decay: float = -0.8,
+    eps1: float = 1e-30,
+    eps2: float = 1e-3,
+    clip_threshold: float | None = 1.0,
+    relative_step: bool = True,
+    multiply_by_parameter_scale: bool = True,
+    weight_decay: float = 0.0,
+    *,
+    factor_dims: str = "last_two",
+    min_dim_size_to_factor: int = 0,
+) -> optax.GradientTransformation:
+    r"""Adafactor (Shazeer and Stern, 2018): factored second moments, relative step
+    size, update clipping and the ``1 - t^beta2_decay`` decay-rate schedule.
+
+    For a matrix gradient ``g`` (rows r, columns c) at step ``t``::
+
+        beta2_t  = 1 - t^beta2_decay
+        v_row_t  = beta2_t v_row + (1 - beta2_t) mean_c(g^2 + eps1)
+        v_col_t  = beta2_t v_col + (1 - beta2_t) mean_r(g^2 + eps1)
+        u        = g / sqrt(v_row_t v_col_t / mean_r(v_row_t))
+        u_hat    = u / max(1, RMS(u) / clip_threshold)
+        rho_t    = min(learning_rate_t, 1 / sqrt(t))          (relative_step)
+        params_t = params_{t-1} - max(eps2, RMS(params_{t-1})) rho_t u_hat
+                   - learning_rate_t * weight_decay * params_{t-1}
+
+    Vectors and scalars keep a full ``v``. Memory is ``r + c`` per matrix
+    instead of ``r c``. Defaults are the paper's. The PyTorch, Keras and optax
+    variants are options of :func:`optzoo.transforms.scale_by_adafactor`; see
+    ``optzoo.pytorch.Adafactor`` and ``optzoo.keras.Adafactor``.
+    """
+    return optax.chain(
+        _factored.scale_by_adafactor(
+            learning_rate, beta2_decay, eps1, eps2, clip_threshold, relative_step,
+            multiply_by_parameter_scale, weight_decay,
+            factor_dims=factor_dims, min_dim_size_to_factor=min_dim_size_to_factor,
+        )
+    )
+
+
+@v.named
+def sparse_adam(
+    learning_rate: ScalarOrSchedule = 1e-3,
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-8,
+    eps_root: float = 0.0,
+    *,
+    granularity: str = "row",
+    eps_hat: bool = False,
+    mu_dtype=None,
+) -> optax.GradientTransformation:
+    r"""Lazy Adam for embedding tables: rows whose gradient is entirely zero leave
+    the parameter and both moments untouched.
+
+    On touched rows, Adam (Kingma and Ba, 2015) with the global step ``t``::
+
+        mu_t = b1 mu_{t-1} + (1 - b1) g_t,     nu_t = b2 nu_{t-1} + (1 - b2) g_t^2
+        params_t = params_{t-1} - learning_rate * (mu_t / (1 - b1^t)) / (sqrt(nu_t / (1 - b2^t) + eps_root) + eps)
+
+    Untouched rows: ``params_t = params_{t-1}``, ``mu_t = mu_{t-1}``,
+    ``nu_t = nu_{t-1}`` bit for bit. Defaults are Adam's. ``eps_hat=True``
+    places eps as ``torch.optim.SparseAdam`` does. optax has no lazy Adam.
+    See :func:`optzoo.transforms.scale_by_sparse_adam`.
+    """
+    return optax.chain(
+        _sparse.scale_by_sparse_adam(
+            b1, b2, eps, eps_root, granularity=granularity, eps_hat=eps_hat, mu_dtype=mu_dtype
+        ),
+        _lr("sparse_adam", learning_rate),
+    )
+
+
+@v.named
+def lion(
+    learning_rate: ScalarOrSchedule = 1e-4,
+    b1: float = 0.9,
+    b2: float = 0.99,
+    weight_decay: float = 0.0,
+    *,
+    mask: Any = None,
+    mu_dtype=None,
+) -> optax.GradientTransformation:
+    r"""Lion, evolved sign momentum (Chen et al., 2023).
+
+    ::
+
+        params_t = params_{t-1} - learning_rate * (sign(b1 mu_{t-1} + (1 - b1) g_t)
+                                                   + weight_decay * params_{t-1})
+        mu_t     = b2 mu_{t-1} + (1 - b2) g_t
+
+    Defaults are the paper's reference implementation (``learning_rate = 1e-4``,
+    ``b1 = 0.9``, ``b2 = 0.99``, no decay; the paper advises a learning rate
+    3-10x below AdamW's and a decay 3-10x above). Equals ``optax.lion`` (whose
+    default ``weight_decay`` is 1e-3) and ``keras.optimizers.Lion``.
+    """
+    fn = "lion"
+    return optax.chain(
+        _sign.scale_by_lion(b1, b2, mu_dtype=mu_dtype),
+        *_weight_decay(fn, weight_decay, mask),
+        _lr(fn, learning_rate),
+    )
+
+
+@v.named
+def muon(
+    learning_rate: ScalarOrSchedule = 0.02,
+    momentum: float = 0.95,
+    nesterov: bool = True,
+    ns_coefficients=_orthogonal.MUON_NS_COEFFICIENTS,
+    ns_steps: int = 5,
+    eps: float = 1e-7,
+    adjust_lr_fn: str = "original",
+    weight_decay: float = 0.0,
+    *,
+    fallback: str = "adam",
+    b2: float = 0.999,
+    adam_eps: float = 1e-8,
+    mask: Any = None,
+    ns_dtype=None,
+    mu_dtype=None,
+) -> optax.GradientTransformation:
+    r"""Muon: Newton-Schulz orthogonalised momentum for weight matrices (Jordan et al., 2024).
+
+    For a matrix leaf of shape ``(A, B)``::
+
+        mu_t     = momentum mu_{t-1} + (1 - momentum) g_t
+        m_t      = (1 - momentum) g_t + momentum mu_t            (nesterov; else mu_t)
+        params_t = params_{t-1} - learning_rate * (sqrt(max(1, A / B)) NS(m_t)
+                                                   + weight_decay * params_{t-1})
+
+    with ``NS`` five steps of the quintic Newton-Schulz iteration
+    (:func:`optzoo.transforms.newton_schulz`). Leaves that are not matrices take
+    the ``fallback`` (Adam on the same moment, or plain momentum) at the same
+    learning rate. Defaults are Jordan's (``learning_rate = 0.02``,
+    ``momentum = 0.95``, Nesterov, 5 steps). ``torch.optim.Muon`` (which takes
+    only matrices) is this with ``ns_dtype=jnp.bfloat16``; see
+    :func:`optzoo.transforms.scale_by_muon` and ``optzoo.pytorch.Muon``.
+    """
+    fn = "muon"
+    return optax.chain(
+        _orthogonal.scale_by_muon(
+            momentum, nesterov, ns_coefficients, ns_steps, eps, adjust_lr_fn,
+            fallback=fallback, b2=b2, adam_eps=adam_eps, ns_dtype=ns_dtype, mu_dtype=mu_dtype,
+        ),
+        *_weight_decay(fn, weight_decay, mask),
+        _lr(fn, learning_rate),
     )

@@ -20,6 +20,12 @@ from optzoo.transforms.adaptive import (
 from optzoo.transforms.clipping import clip_by_global_norm, clip_by_norm, clip_by_value
 from optzoo.transforms.ftrl import FtrlState, scale_by_ftrl
 from optzoo.transforms.momentum import TraceState, scale_by_trace
+from optzoo.transforms.averaging import AsgdState, asgd_averaged_params, scale_by_asgd
+from optzoo.transforms.factored import AdafactorState, scale_by_adafactor
+from optzoo.transforms.orthogonal import MuonState, muon_lr_ratio, newton_schulz, scale_by_muon
+from optzoo.transforms.sign import LionState, RpropState, scale_by_lion, scale_by_rprop
+from optzoo.transforms.sparse import scale_by_sparse_adam, touched_mask
+from optzoo.transforms.trust_ratio import scale_by_trust_ratio, weight_matrices_mask
 
 __all__ = [
     "AdamState",
@@ -41,4 +47,22 @@ __all__ = [
     "scale_by_rms",
     "scale_by_rss",
     "scale_by_trace",
+    # large-batch, sign-based, factored, averaged, sparse, orthogonal
+    "AdafactorState",
+    "AsgdState",
+    "LionState",
+    "MuonState",
+    "RpropState",
+    "asgd_averaged_params",
+    "muon_lr_ratio",
+    "newton_schulz",
+    "scale_by_adafactor",
+    "scale_by_asgd",
+    "scale_by_lion",
+    "scale_by_muon",
+    "scale_by_rprop",
+    "scale_by_sparse_adam",
+    "scale_by_trust_ratio",
+    "touched_mask",
+    "weight_matrices_mask",
 ]

@@ -1,0 +1,150 @@
+"""Sign-based updates: Rprop (per-coordinate adaptive step sizes) and Lion."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from optzoo import _validate as v
+
+
+class RpropState(NamedTuple):
+    """State of :func:`scale_by_rprop`.
+
+    ``step_size`` holds the per-coordinate step sizes; ``prev`` the previous
+    gradient as Rprop remembers it (zero where its sign had just flipped).
+    """
+
+    count: jax.Array  # int32, saturating
+    step_size: optax.Updates
+    prev: optax.Updates
+
+
+def scale_by_rprop(
+    learning_rate: float = 0.1,
+    eta_minus: float = 0.5,
+    eta_plus: float = 1.2,
+    min_step_size: float = 1e-6,
+    max_step_size: float = 50.0,
+    *,
+    zero_after_sign_change: bool = True,
+) -> optax.GradientTransformation:
+    r"""Resilient backpropagation: per-coordinate step sizes driven by gradient signs.
+
+    With ``s = sign(g_t * prev_{t-1})`` per coordinate (``prev_0 = 0``,
+    ``step_size_0 = learning_rate``)::
+
+        step_size_t = clip(step_size_{t-1} * (eta_plus if s > 0 else eta_minus if s < 0 else 1),
+                           min_step_size, max_step_size)
+        g'_t   = 0 where s < 0 else g_t          (zero_after_sign_change, iRprop-)
+        g'_t   = g_t                             (otherwise, Rprop-)
+        prev_t = g'_t
+        out_t  = -step_size_t * sign(g'_t)
+
+    The output is the final update (already negative): Rprop has no global
+    learning rate, ``learning_rate`` is only the initial step size, so chain
+    nothing after it except wrappers. It must be a number, not a schedule.
+
+    Reference: Riedmiller and Braun, 1993 (step-size rule and the defaults
+    ``eta_minus = 0.5``, ``eta_plus = 1.2``, ``min_step_size = 1e-6``,
+    ``max_step_size = 50``, initial step 0.1); the gradient-zeroing variant is
+    iRprop- without weight backtracking (Igel and Huesken, 2000).
+
+    Flavors: ``torch.optim.Rprop(lr, etas=(eta_minus, eta_plus),
+    step_sizes=(min_step_size, max_step_size))`` is ``zero_after_sign_change=True``
+    with ``learning_rate = lr`` (torch's default 0.01); ``maximize=True`` is
+    ``optax.scale(-1)`` before this block. ``optax.rprop`` is the same rule
+    except that it leaves a step size unclipped while ``s == 0``; the two agree
+    whenever ``learning_rate`` lies in ``[min_step_size, max_step_size]``.
+
+    Args:
+      learning_rate: initial step size, > 0.
+      eta_minus: step-size factor after a sign change, in (0, 1).
+      eta_plus: step-size factor while the sign holds, in (1, inf).
+      min_step_size, max_step_size: bounds of the step sizes, 0 <= min <= max.
+      zero_after_sign_change: skip the step (and forget the gradient) for a
+        coordinate whose gradient sign just flipped.
+    """
+    fn = "scale_by_rprop"
+    v.check_positive(fn, "learning_rate", learning_rate)
+    v.check_range(fn, "eta_minus", eta_minus, 0.0, 1.0, low_open=True, high_open=True)
+    v.check_range(fn, "eta_plus", eta_plus, 1.0, low_open=True)
+    v.check_nonnegative(fn, "min_step_size", min_step_size)
+    v.check_range(fn, "max_step_size", max_step_size, float(min_step_size))
+    v.check_bool(fn, "zero_after_sign_change", zero_after_sign_change)
+
+    def init_fn(params):
+        return RpropState(
+            count=jnp.zeros([], jnp.int32),
+            step_size=optax.tree.full_like(params, learning_rate),
+            prev=optax.tree.zeros_like(params),
+        )
+
+    def update_fn(updates, state, params=None):
+        del params
+        v.check_tree_match(fn, updates, state.prev)
+
+        def one(g, step, prev):
+            s = jnp.sign(g * prev)
+            factor = jnp.where(s > 0, eta_plus, jnp.where(s < 0, eta_minus, 1.0))
+            new_step = jnp.clip(step * factor, min_step_size, max_step_size).astype(step.dtype)
+            g_kept = jnp.where(s < 0, jnp.zeros_like(g), g) if zero_after_sign_change else g
+            out = (-new_step * jnp.sign(g_kept)).astype(g.dtype)
+            return out, new_step, g_kept.astype(prev.dtype)
+
+        triples = jax.tree.map(one, updates, state.step_size, state.prev)
+        outer = jax.tree.structure(updates)
+        out, step_size, prev = jax.tree.transpose(outer, jax.tree.structure((0, 0, 0)), triples)
+        return out, RpropState(optax.safe_increment(state.count), step_size, prev)
+
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
+class LionState(NamedTuple):
+    """State of :func:`scale_by_lion`: the momentum ``mu`` (an EMA with ``b2``)."""
+
+    count: jax.Array  # int32, saturating
+    mu: optax.Updates
+
+
+def scale_by_lion(
+    b1: float = 0.9, b2: float = 0.99, *, mu_dtype=None
+) -> optax.GradientTransformation:
+    r"""Lion's sign of interpolated momentum (Chen et al., 2023, "Symbolic Discovery
+    of Optimization Algorithms", Program 1).
+
+    ::
+
+        out_t = sign(b1 * mu_{t-1} + (1 - b1) * g_t)
+        mu_t  = b2 * mu_{t-1} + (1 - b2) * g_t
+
+    Defaults ``b1 = 0.9``, ``b2 = 0.99`` are the paper's. Equals
+    ``optax.scale_by_lion`` (its default ``mode='hard'``) and, chained with
+    decoupled weight decay and the learning rate, ``keras.optimizers.Lion``.
+
+    Args:
+      b1: interpolation weight of the momentum in the update, in [0, 1].
+      b2: decay of the momentum, in [0, 1].
+      mu_dtype: dtype of ``mu``; defaults to the params' dtype.
+    """
+    fn = "scale_by_lion"
+    v.check_range(fn, "b1", b1, 0.0, 1.0)
+    v.check_range(fn, "b2", b2, 0.0, 1.0)
+
+    def init_fn(params):
+        return LionState(jnp.zeros([], jnp.int32), optax.tree.zeros_like(params, dtype=mu_dtype))
+
+    def update_fn(updates, state, params=None):
+        del params
+        v.check_tree_match(fn, updates, state.mu)
+        out = jax.tree.map(
+            lambda g, m: jnp.sign(b1 * m + (1.0 - b1) * g).astype(g.dtype), updates, state.mu
+        )
+        mu = optax.tree.update_moment(updates, state.mu, b2, 1)
+        mu = optax.tree.cast(mu, mu_dtype)
+        return out, LionState(optax.safe_increment(state.count), mu)
+
+    return optax.GradientTransformation(init_fn, update_fn)
