@@ -214,7 +214,7 @@ def scale_by_nadam(
     def update_fn(updates, state, params=None):
         del params
         count, mu, nu = update_moments(fn, updates, state, b1, b2)
-        m_t, m_next = schedule(count), schedule(count + 1)
+        m_t, m_next = schedule(count), schedule(optax.safe_increment(count))
         mu_product = state.mu_product * m_t
         c_grad = (1.0 - m_t) / (1.0 - mu_product)
         c_mom = m_next / (1.0 - mu_product * m_next)
