@@ -1,2 +1,45 @@
 """PyTorch flavor: ``torch.optim`` and ``torch.optim.lr_scheduler`` names, arguments
-and defaults, as optax transformations and schedules, equal number for number."""
+and defaults, as optax transformations and schedules, equal number for number.
+
+    tx = optzoo.pytorch.AdamW(lr=optzoo.pytorch.lr_scheduler.OneCycleLR(1e-3, total_steps=1000))
+
+See ``docs/porting.md`` for param groups, scheduler stepping and closures.
+"""
+
+from optzoo.pytorch import lr_scheduler
+from optzoo.pytorch.clip import ClipGradNorm, ClipGradValue, clip_grad_norm, clip_grad_value
+from optzoo.pytorch.optim import (
+    SGD,
+    Adadelta,
+    Adagrad,
+    Adam,
+    Adamax,
+    AdamW,
+    NAdam,
+    RAdam,
+    RMSprop,
+)
+
+__all__ = [
+    "SGD",
+    "Adadelta",
+    "Adagrad",
+    "Adam",
+    "Adamax",
+    "AdamW",
+    "ClipGradNorm",
+    "ClipGradValue",
+    "NAdam",
+    "RAdam",
+    "RMSprop",
+    "clip_grad_norm",
+    "clip_grad_value",
+    "lr_scheduler",
+]
+
+try:  # LBFGS lives in its own module
+    from optzoo.pytorch.lbfgs import LBFGS  # noqa: F401
+
+    __all__.append("LBFGS")
+except ImportError:  # pragma: no cover - until the module exists
+    pass

@@ -1,0 +1,580 @@
+"""``torch.optim.lr_scheduler`` as functions of the number of ``scheduler.step()`` calls.
+
+Each scheduler here takes the base learning rate where torch takes the
+optimizer and returns a schedule ``k -> lr``: ``sched(k)`` is what torch's
+``get_last_lr()[0]`` reads after ``k`` calls of ``scheduler.step()`` (``k = 0``:
+right after construction). Schedules are jnp code, so they trace under
+``jax.jit`` and can be passed as ``lr`` to any optimizer in
+:mod:`optzoo.pytorch`; optax evaluates them at the number of updates done, which
+is ``k`` when torch steps the scheduler once per optimizer step. To step once
+per epoch of ``n`` batches, use ``lambda count: sched(count // n)``.
+
+Closed forms replace torch's recursive updates (``lr <- lr * factor``); they
+agree to rounding (relative error below 1e-12 in the parity suite).
+
+:class:`CyclicLR` and :class:`OneCycleLR` also give the momentum torch writes
+into the optimizer (``momentum``, or ``betas[0]`` for Adam-type optimizers) as
+``sched.momentum(k)``. :class:`ReduceLROnPlateau` depends on the metric, not on
+``k``: it is a pure ``init``/``step`` pair over a small state.
+
+``last_epoch`` (resuming) is accepted only as ``-1``: to resume, evaluate the
+schedule at later ``k``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from optzoo import _validate as v
+
+__all__ = [
+    "LRSchedule",
+    "StepLR",
+    "MultiStepLR",
+    "ConstantLR",
+    "LinearLR",
+    "ExponentialLR",
+    "PolynomialLR",
+    "CosineAnnealingLR",
+    "CosineAnnealingWarmRestarts",
+    "CyclicLR",
+    "OneCycleLR",
+    "LambdaLR",
+    "MultiplicativeLR",
+    "SequentialLR",
+    "ChainedScheduler",
+    "ReduceLROnPlateau",
+    "PlateauState",
+]
+
+
+def _float(x):
+    """``x`` in the default float dtype (float64 under x64)."""
+    return jnp.asarray(x, dtype=jnp.result_type(float))
+
+
+def _check_last_epoch(fn: str, last_epoch) -> None:
+    if last_epoch != -1:
+        raise ValueError(
+            f"{fn}: last_epoch must be -1 (evaluate the schedule at a later step to resume), "
+            f"got {last_epoch!r}"
+        )
+
+
+class LRSchedule:
+    """A schedule ``k -> lr`` (``k`` = number of ``scheduler.step()`` calls).
+
+    Attributes: ``base_lr``; ``momentum``, a schedule ``k -> momentum`` or
+    ``None``; ``multiplicative``: torch updates this one as ``lr <- lr * r_k``,
+    so it can be composed by :class:`ChainedScheduler`.
+    """
+
+    multiplicative = False
+    momentum: Callable[[Any], Any] | None = None
+
+    def __init__(self, name: str, base_lr, fn: Callable[[Any], Any]):
+        v.check_learning_rate(name, base_lr, "lr")
+        self.name = name
+        self.base_lr = base_lr
+        self._fn = fn
+
+    def __call__(self, step):
+        return self._fn(jnp.asarray(step))
+
+    def _after_milestone(self, local_step, previous_lr):
+        """The lr when this schedule takes over inside :class:`SequentialLR`:
+        torch restarts it at 0 from its closed form, so ``self(local_step)``."""
+        del previous_lr
+        return self(local_step)
+
+    def __repr__(self) -> str:
+        return f"{self.name}(base_lr={self.base_lr!r})"
+
+
+def _mult(name, base_lr, factor_fn) -> LRSchedule:
+    s = LRSchedule(name, base_lr, lambda k: base_lr * factor_fn(k))
+    s.multiplicative = True
+    s.factor = factor_fn
+    return s
+
+
+# ----------------------------------------------------------------- multiplicative
+
+
+@v.named
+def StepLR(lr, step_size: int, gamma: float = 0.1, last_epoch: int = -1) -> LRSchedule:
+    """``lr * gamma ** (k // step_size)``: torch ``StepLR``."""
+    fn = "StepLR"
+    v.check_int(fn, "step_size", step_size, 1)
+    _check_last_epoch(fn, last_epoch)
+    return _mult(fn, lr, lambda k: _float(gamma) ** (k // step_size))
+
+
+@v.named
+def MultiStepLR(
+    lr, milestones: Sequence[int], gamma: float = 0.1, last_epoch: int = -1
+) -> LRSchedule:
+    """``lr * gamma ** n(k)``, ``n(k)`` = number of milestones ``<= k`` (a milestone
+    listed twice counts twice, as torch's ``Counter``): torch ``MultiStepLR``."""
+    fn = "MultiStepLR"
+    _check_last_epoch(fn, last_epoch)
+    ms = jnp.asarray(sorted(int(m) for m in milestones), dtype=jnp.int32)
+    return _mult(fn, lr, lambda k: _float(gamma) ** jnp.sum(k >= ms))
+
+
+@v.named
+def ConstantLR(
+    lr, factor: float = 1.0 / 3, total_iters: int = 5, last_epoch: int = -1
+) -> LRSchedule:
+    """``lr * factor`` for ``k < total_iters``, then ``lr``: torch ``ConstantLR``."""
+    fn = "ConstantLR"
+    v.check_range(fn, "factor", factor, 0.0, 1.0)
+    v.check_int(fn, "total_iters", total_iters, 0)
+    _check_last_epoch(fn, last_epoch)
+    return _mult(fn, lr, lambda k: jnp.where(k >= total_iters, _float(1.0), _float(factor)))
+
+
+@v.named
+def LinearLR(
+    lr,
+    start_factor: float = 1.0 / 3,
+    end_factor: float = 1.0,
+    total_iters: int = 5,
+    last_epoch: int = -1,
+) -> LRSchedule:
+    """``lr * (start_factor + (end_factor - start_factor) * min(k, total_iters) /
+    total_iters)``: torch ``LinearLR``."""
+    fn = "LinearLR"
+    v.check_range(fn, "start_factor", start_factor, 0.0, 1.0, low_open=True)
+    v.check_range(fn, "end_factor", end_factor, 0.0, 1.0)
+    v.check_int(fn, "total_iters", total_iters, 1)
+    _check_last_epoch(fn, last_epoch)
+
+    def factor(k):
+        frac = jnp.minimum(k, total_iters) / total_iters
+        return start_factor + (end_factor - start_factor) * _float(frac)
+
+    return _mult(fn, lr, factor)
+
+
+@v.named
+def ExponentialLR(lr, gamma: float, last_epoch: int = -1) -> LRSchedule:
+    """``lr * gamma ** k``: torch ``ExponentialLR``."""
+    _check_last_epoch("ExponentialLR", last_epoch)
+    return _mult("ExponentialLR", lr, lambda k: _float(gamma) ** k)
+
+
+@v.named
+def PolynomialLR(lr, total_iters: int = 5, power: float = 1.0, last_epoch: int = -1) -> LRSchedule:
+    """``lr * (1 - min(k, total_iters) / total_iters) ** power``: torch ``PolynomialLR``."""
+    fn = "PolynomialLR"
+    v.check_int(fn, "total_iters", total_iters, 1)
+    _check_last_epoch(fn, last_epoch)
+    return _mult(
+        fn, lr, lambda k: (1.0 - _float(jnp.minimum(k, total_iters)) / total_iters) ** power
+    )
+
+
+@v.named
+def MultiplicativeLR(lr, lr_lambda: Callable[[Any], Any], last_epoch: int = -1) -> LRSchedule:
+    """``lr * prod_{j=1..k} lr_lambda(j)``: torch ``MultiplicativeLR``.
+
+    ``lr_lambda`` must be jnp-traceable. The product is a loop over ``k`` terms
+    (``lax.fori_loop``), so evaluating at step ``k`` costs O(k); a constant
+    factor is :func:`ExponentialLR`, which costs O(1).
+    """
+    fn = "MultiplicativeLR"
+    _check_last_epoch(fn, last_epoch)
+
+    def product(first, k):
+        body = lambda j, acc: acc * _float(lr_lambda(j))
+        return jax.lax.fori_loop(first, k + 1, body, _float(1.0))
+
+    s = _mult(fn, lr, lambda k: product(1, k))
+    # Inside SequentialLR torch multiplies the running lr by lr_lambda(0) too.
+    s._after_milestone = lambda k, prev: prev * product(0, jnp.asarray(k))
+    return s
+
+
+# ----------------------------------------------------------------- absolute ones
+
+
+@v.named
+def LambdaLR(lr, lr_lambda: Callable[[Any], Any], last_epoch: int = -1) -> LRSchedule:
+    """``lr * lr_lambda(k)``: torch ``LambdaLR``. ``lr_lambda`` must be jnp-traceable."""
+    _check_last_epoch("LambdaLR", last_epoch)
+    return LRSchedule("LambdaLR", lr, lambda k: lr * _float(lr_lambda(k)))
+
+
+@v.named
+def CosineAnnealingLR(lr, T_max: int, eta_min: float = 0.0, last_epoch: int = -1) -> LRSchedule:
+    """``eta_min + (lr - eta_min) * (1 + cos(pi * k / T_max)) / 2``: torch
+    ``CosineAnnealingLR`` (SGDR without restarts, Loshchilov and Hutter, 2017).
+
+    Past ``T_max`` the cosine goes back up (period ``2 T_max``), as torch's
+    recursive form does; it does not stay at ``eta_min``.
+    """
+    fn = "CosineAnnealingLR"
+    v.check_int(fn, "T_max", T_max, 1)
+    _check_last_epoch(fn, last_epoch)
+    return LRSchedule(
+        fn,
+        lr,
+        lambda k: eta_min + (lr - eta_min) * (1.0 + jnp.cos(math.pi * _float(k) / T_max)) / 2,
+    )
+
+
+@v.named
+def CosineAnnealingWarmRestarts(
+    lr, T_0: int, T_mult: int = 1, eta_min: float = 0.0, last_epoch: int = -1
+) -> LRSchedule:
+    """SGDR (Loshchilov and Hutter, 2017): torch ``CosineAnnealingWarmRestarts``
+    stepped without an epoch argument.
+
+    Cycle ``i`` lasts ``T_i = T_0 * T_mult**i`` steps; ``T_cur`` counts the steps
+    since the last restart::
+
+        lr = eta_min + (lr - eta_min) * (1 + cos(pi * T_cur / T_i)) / 2
+    """
+    fn = "CosineAnnealingWarmRestarts"
+    v.check_int(fn, "T_0", T_0, 1)
+    v.check_int(fn, "T_mult", T_mult, 1)
+    _check_last_epoch(fn, last_epoch)
+    starts, lengths = [0], [T_0]
+    if T_mult > 1:
+        while starts[-1] + lengths[-1] < 2**31:
+            starts.append(starts[-1] + lengths[-1])
+            lengths.append(lengths[-1] * T_mult)
+
+    def schedule(k):
+        if T_mult == 1:
+            t_cur, t_i = k % T_0, T_0
+        else:
+            n = jnp.sum(k >= jnp.asarray(starts[1:]))
+            t_cur = k - jnp.asarray(starts)[n]
+            t_i = jnp.asarray(lengths, dtype=float)[n]
+        return eta_min + (lr - eta_min) * (1.0 + jnp.cos(math.pi * _float(t_cur) / t_i)) / 2
+
+    return LRSchedule(fn, lr, schedule)
+
+
+@v.named
+def CyclicLR(
+    base_lr,
+    max_lr,
+    step_size_up: int = 2000,
+    step_size_down: int | None = None,
+    mode: str = "triangular",
+    gamma: float = 1.0,
+    scale_fn: Callable[[Any], Any] | None = None,
+    scale_mode: str = "cycle",
+    cycle_momentum: bool = True,
+    base_momentum: float = 0.8,
+    max_momentum: float = 0.9,
+    last_epoch: int = -1,
+) -> LRSchedule:
+    """Cyclical learning rates (Smith, 2017): torch ``CyclicLR``.
+
+    With ``total = step_size_up + step_size_down``, ``cycle = floor(1 + k / total)``,
+    ``x = 1 + k / total - cycle`` and ``r = step_size_up / total``::
+
+        s  = x / r if x <= r else (x - 1) / (r - 1)
+        lr = base_lr + (max_lr - base_lr) * s * scale(cycle or k)
+        momentum = max_momentum - (max_momentum - base_momentum) * s * scale(cycle or k)
+
+    ``triangular``: scale 1; ``triangular2``: ``1 / 2**(cycle - 1)`` per cycle;
+    ``exp_range``: ``gamma**k`` per iteration. A custom ``scale_fn`` (jnp-traceable)
+    overrides ``mode`` and uses ``scale_mode``. Here ``base_lr`` replaces torch's
+    optimizer (torch overwrites the optimizer's lr with it). With
+    ``cycle_momentum`` (the default, as torch) ``sched.momentum(k)`` is the
+    momentum (or Adam's ``beta1``) torch writes into the optimizer.
+    """
+    fn = "CyclicLR"
+    v.check_learning_rate(fn, max_lr, "max_lr")
+    _check_last_epoch(fn, last_epoch)
+    up = float(step_size_up)
+    down = float(step_size_down) if step_size_down is not None else up
+    total = up + down
+    ratio = up / total
+    if scale_fn is None:
+        v.check_choice(fn, "mode", mode, ("triangular", "triangular2", "exp_range"))
+        if mode == "triangular":
+            scale, by = (lambda x: 1.0), "cycle"
+        elif mode == "triangular2":
+            scale, by = (lambda x: 1 / (2.0 ** (x - 1))), "cycle"
+        else:
+            scale, by = (lambda x: gamma**x), "iterations"
+    else:
+        v.check_choice(fn, "scale_mode", scale_mode, ("cycle", "iterations"))
+        scale, by = scale_fn, scale_mode
+
+    def shape(k):
+        kf = _float(k)
+        cycle = jnp.floor(1 + kf / total)
+        x = 1.0 + kf / total - cycle
+        s = jnp.where(x <= ratio, x / ratio, (x - 1) / (ratio - 1))
+        return s, scale(cycle if by == "cycle" else kf)
+
+    def lr_fn(k):
+        s, sc = shape(k)
+        return base_lr + (max_lr - base_lr) * s * sc
+
+    sched = LRSchedule(fn, base_lr, lr_fn)
+    if cycle_momentum:
+        def momentum(k):
+            s, sc = shape(jnp.asarray(k))
+            return max_momentum - (max_momentum - base_momentum) * s * sc
+
+        sched.momentum = momentum
+    return sched
+
+
+@v.named
+def OneCycleLR(
+    max_lr,
+    total_steps: int | None = None,
+    epochs: int | None = None,
+    steps_per_epoch: int | None = None,
+    pct_start: float = 0.3,
+    anneal_strategy: str = "cos",
+    cycle_momentum: bool = True,
+    base_momentum: float = 0.85,
+    max_momentum: float = 0.95,
+    div_factor: float = 25.0,
+    final_div_factor: float = 1e4,
+    three_phase: bool = False,
+    last_epoch: int = -1,
+) -> LRSchedule:
+    """The 1cycle policy (Smith and Topin, 2018): torch ``OneCycleLR``.
+
+    ``initial_lr = max_lr / div_factor``, ``min_lr = initial_lr / final_div_factor``.
+    Two phases: ``initial_lr -> max_lr`` over ``k in [0, pct_start * total - 1]``,
+    then ``max_lr -> min_lr`` until ``total - 1``; with ``three_phase`` the
+    second phase goes back to ``initial_lr`` (until ``2 pct_start total - 2``)
+    and a third anneals to ``min_lr``. Each phase anneals by
+    ``end + (start - end) / 2 * (1 + cos(pi * pct))`` (``cos``) or linearly.
+    Momentum runs the opposite way between ``max_momentum`` and
+    ``base_momentum`` (``sched.momentum(k)``). torch raises past
+    ``total_steps``; this schedule keeps extrapolating the last phase.
+    """
+    fn = "OneCycleLR"
+    v.check_learning_rate(fn, max_lr, "max_lr")
+    _check_last_epoch(fn, last_epoch)
+    if total_steps is not None:
+        v.check_int(fn, "total_steps", total_steps, 1)
+        total = total_steps
+    elif epochs is not None and steps_per_epoch is not None:
+        v.check_int(fn, "epochs", epochs, 1)
+        v.check_int(fn, "steps_per_epoch", steps_per_epoch, 1)
+        total = epochs * steps_per_epoch
+    else:
+        raise ValueError(f"{fn}: give total_steps, or epochs and steps_per_epoch")
+    v.check_range(fn, "pct_start", pct_start, 0.0, 1.0)
+    v.check_choice(fn, "anneal_strategy", anneal_strategy, ("cos", "linear"))
+    initial = max_lr / div_factor
+    low = initial / final_div_factor
+    if three_phase:
+        phases = [
+            (float(pct_start * total) - 1, initial, max_lr, max_momentum, base_momentum),
+            (float(2 * pct_start * total) - 2, max_lr, initial, base_momentum, max_momentum),
+            (total - 1, initial, low, max_momentum, max_momentum),
+        ]
+    else:
+        phases = [
+            (float(pct_start * total) - 1, initial, max_lr, max_momentum, base_momentum),
+            (total - 1, max_lr, low, base_momentum, max_momentum),
+        ]
+
+    def anneal(start, end, pct):
+        if anneal_strategy == "cos":
+            return end + (start - end) / 2.0 * (jnp.cos(math.pi * pct) + 1)
+        return (end - start) * pct + start
+
+    def evaluate(k, lr_or_momentum):
+        kf = _float(k)
+        out = None
+        begin = 0.0
+        # Walk the phases from the last: the first phase whose end is >= k wins.
+        bounds = []
+        for end, lr0, lr1, m0, m1 in phases:
+            a, b = (lr0, lr1) if lr_or_momentum == "lr" else (m0, m1)
+            bounds.append((begin, end, a, b))
+            begin = end
+        for i, (b0, b1, a, b) in enumerate(reversed(bounds)):
+            value = anneal(a, b, (kf - b0) / (b1 - b0))
+            out = value if i == 0 else jnp.where(kf <= b1, value, out)
+        return out
+
+    sched = LRSchedule(fn, initial, lambda k: evaluate(k, "lr"))
+    if cycle_momentum:
+        sched.momentum = lambda k: evaluate(jnp.asarray(k), "momentum")
+    return sched
+
+
+# ----------------------------------------------------------------- combinators
+
+
+@v.named
+def SequentialLR(
+    schedulers: Sequence[LRSchedule], milestones: Sequence[int], last_epoch: int = -1
+) -> LRSchedule:
+    """torch ``SequentialLR``: ``schedulers[i]`` from ``milestones[i-1]`` on,
+    restarted at 0 there (torch re-evaluates it from its closed form).
+
+    ``MultiplicativeLR`` after a milestone continues from the running lr times
+    ``lr_lambda(0)``, as torch does. The base lr is ``schedulers[0].base_lr``.
+    """
+    fn = "SequentialLR"
+    _check_last_epoch(fn, last_epoch)
+    schedulers = list(schedulers)
+    milestones = [int(m) for m in milestones]
+    if not schedulers:
+        raise ValueError(f"{fn}: schedulers must not be empty")
+    if len(milestones) != len(schedulers) - 1:
+        raise ValueError(
+            f"{fn}: milestones must have len(schedulers) - 1 = {len(schedulers) - 1} "
+            f"entries, got {len(milestones)}"
+        )
+    if any(isinstance(s, ReduceLROnPlateau) for s in schedulers):
+        raise ValueError(f"{fn}: ReduceLROnPlateau cannot be sequenced")
+
+    # The lr just before each milestone, needed by schedules that continue from it.
+    def value(k: int, upto: int):
+        idx = sum(k >= m for m in milestones[:upto])
+        start = milestones[idx - 1] if idx else 0
+        if idx == 0:
+            return schedulers[0](k)
+        return schedulers[idx]._after_milestone(k - start, value(start - 1, idx - 1))
+
+    previous = [None] + [value(m - 1, i) for i, m in enumerate(milestones)]
+
+    def schedule(k):
+        out = schedulers[0](k)
+        for i, m in enumerate(milestones, start=1):
+            out = jnp.where(k >= m, schedulers[i]._after_milestone(k - m, previous[i]), out)
+        return out
+
+    return LRSchedule(fn, schedulers[0].base_lr, schedule)
+
+
+@v.named
+def ChainedScheduler(schedulers: Sequence[LRSchedule], optimizer: Any = None) -> LRSchedule:
+    """torch ``ChainedScheduler``: every scheduler steps the same lr each step.
+
+    Defined for the multiplicative schedulers (``StepLR``, ``MultiStepLR``,
+    ``ConstantLR``, ``LinearLR``, ``ExponentialLR``, ``PolynomialLR``,
+    ``MultiplicativeLR``), whose torch updates compose as a product::
+
+        lr_k = base_lr * prod_s factor_s(k)
+
+    with ``base_lr`` that of the first scheduler. Others raise ``ValueError``.
+    ``optimizer`` is accepted and ignored.
+    """
+    fn = "ChainedScheduler"
+    del optimizer
+    schedulers = list(schedulers)
+    if not schedulers:
+        raise ValueError(f"{fn}: schedulers must not be empty")
+    for s in schedulers:
+        if not getattr(s, "multiplicative", False):
+            raise ValueError(
+                f"{fn}: schedulers must be multiplicative (StepLR, MultiStepLR, ConstantLR, "
+                f"LinearLR, ExponentialLR, PolynomialLR, MultiplicativeLR), got {s!r}"
+            )
+    base = schedulers[0].base_lr
+
+    def factor(k):
+        out = _float(1.0)
+        for s in schedulers:
+            out = out * s.factor(k)
+        return out
+
+    return _mult(fn, base, factor)
+
+
+# ----------------------------------------------------------------- plateau
+
+
+class PlateauState(NamedTuple):
+    """State of :class:`ReduceLROnPlateau`: the current ``lr`` and torch's counters."""
+
+    lr: jax.Array
+    best: jax.Array
+    num_bad_epochs: jax.Array  # int32
+    cooldown_counter: jax.Array  # int32
+    last_epoch: jax.Array  # int32
+
+
+class ReduceLROnPlateau(NamedTuple):
+    """torch ``ReduceLROnPlateau`` as a pure ``init``/``step`` pair.
+
+    ::
+
+        plateau = ReduceLROnPlateau(lr=0.1, patience=3)
+        state = plateau.init()
+        state = plateau.step(state, val_loss)     # jit-able; state.lr is the new lr
+
+    ``step`` follows torch: the metric improves on ``best`` when ``a < best *
+    (1 - threshold)`` (``min``, ``rel``), ``a < best - threshold`` (``abs``), or
+    the mirrored rules for ``max``; otherwise ``num_bad_epochs`` grows (reset to
+    0 during a cooldown). Once it exceeds ``patience``, ``lr <- max(lr * factor,
+    min_lr)`` when that lowers it by more than ``eps``; a cooldown of
+    ``cooldown`` steps starts and ``num_bad_epochs`` resets. Feed ``state.lr`` to
+    the optimizer through ``optax.inject_hyperparams`` (see ``docs/porting.md``).
+    """
+
+    lr: float
+    mode: str = "min"
+    factor: float = 0.1
+    patience: int = 10
+    threshold: float = 1e-4
+    threshold_mode: str = "rel"
+    cooldown: int = 0
+    min_lr: float = 0.0
+    eps: float = 1e-8
+
+    def init(self) -> PlateauState:
+        fn = "ReduceLROnPlateau"
+        v.check_learning_rate(fn, self.lr, "lr")
+        v.check_range(fn, "factor", self.factor, 0.0, 1.0, high_open=True)
+        v.check_choice(fn, "mode", self.mode, ("min", "max"))
+        v.check_choice(fn, "threshold_mode", self.threshold_mode, ("rel", "abs"))
+        v.check_int(fn, "patience", self.patience, 0)
+        v.check_int(fn, "cooldown", self.cooldown, 0)
+        worst = math.inf if self.mode == "min" else -math.inf
+        zero = jnp.zeros([], jnp.int32)
+        return PlateauState(_float(self.lr), _float(worst), zero, zero, zero)
+
+    def _is_better(self, a, best):
+        if self.mode == "min":
+            return a < (best * (1.0 - self.threshold) if self.threshold_mode == "rel"
+                        else best - self.threshold)
+        return a > (best * (self.threshold + 1.0) if self.threshold_mode == "rel"
+                    else best + self.threshold)
+
+    def step(self, state: PlateauState, metrics) -> PlateauState:
+        current = _float(metrics)
+        better = self._is_better(current, state.best)
+        best = jnp.where(better, current, state.best)
+        bad = jnp.where(better, 0, state.num_bad_epochs + 1)
+        in_cooldown = state.cooldown_counter > 0
+        cooldown_counter = jnp.where(in_cooldown, state.cooldown_counter - 1, state.cooldown_counter)
+        bad = jnp.where(in_cooldown, 0, bad)
+        reduce = bad > self.patience
+        new_lr = jnp.maximum(state.lr * self.factor, self.min_lr)
+        lr = jnp.where(reduce & (state.lr - new_lr > self.eps), new_lr, state.lr)
+        cooldown_counter = jnp.where(reduce, self.cooldown, cooldown_counter)
+        bad = jnp.where(reduce, 0, bad)
+        return PlateauState(
+            lr=lr,
+            best=best,
+            num_bad_epochs=bad.astype(jnp.int32),
+            cooldown_counter=cooldown_counter.astype(jnp.int32),
+            last_epoch=optax.safe_increment(state.last_epoch),
+        )
