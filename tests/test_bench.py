@@ -1,0 +1,68 @@
+"""Smoke test of the update-step benchmark: it runs and prints its tables.
+
+No timing is asserted; only that every implementation ran and the report has the
+expected shape.
+"""
+
+import re
+
+import pytest
+
+from optzoo import bench
+
+
+def test_hlo_report_counts_kernels_bytes_and_aliasing():
+    text = """HloModule jit_f, input_output_alias={ {0}: (0, {}, may-alias), {1}: (1, {}, may-alias) }, entry_computation_layout={(f32[8]{0}, f32[8]{0}, f32[8]{0})->(f32[8]{0}, f32[8]{0})}
+
+%fused_computation (param_0: f32[8], param_1: f32[8]) -> f32[8] {
+  ROOT %add.0 = f32[8]{0} add(%param_0, %param_1)
+}
+
+ENTRY %main (p: f32[8], s: f32[8], g: f32[8]) -> (f32[8], f32[8]) {
+  %p = f32[8]{0} parameter(0)
+  %s = f32[8]{0} parameter(1)
+  %g = f32[8]{0} parameter(2)
+  %fusion.1 = f32[8]{0} fusion(%s, %g), kind=kLoop, calls=%fused_computation
+  %fusion.2 = f32[8]{0} fusion(%p, %fusion.1), kind=kLoop, calls=%fused_computation
+  %copy.1 = f32[8]{0} copy(%fusion.2)
+  ROOT %tuple = (f32[8]{0}, f32[8]{0}) tuple(%copy.1, %fusion.1)
+}
+"""
+    rep = bench.hlo_report(text)
+    assert rep["kernels"] == 3
+    assert rep["fusions"] == 2
+    assert rep["copies"] == 1
+    assert rep["bytes_moved"] == 3 * 32 + 3 * 32 + 2 * 32
+    assert rep["aliased_outputs"] == 2
+
+
+def test_min_traffic():
+    assert bench.min_traffic_bytes(0) == 12  # SGD: read p, g; write p
+    assert bench.min_traffic_bytes(2) == 28  # Adam
+
+
+def test_quick_run_prints_the_table(tmp_path, capsys):
+    pytest.importorskip("torch")
+    out = tmp_path / "RESULTS.md"
+    status = bench.main(
+        ["--quick", "--sizes", "tiny", "--optimizers", "adam", "--repeats", "2",
+         "--sample-ms", "1", "--out", str(out)]
+    )
+    assert status == 0
+    printed = capsys.readouterr().out
+    text = out.read_text()
+    for report in (printed, text):
+        assert "optzoo/optax" in report and "optzoo/torch fused" in report
+        rows = [ln for ln in report.splitlines() if re.match(r"\| adam \|", ln)]
+        assert len(rows) == 1, rows
+        for row in rows:
+            cells = [c.strip() for c in row.strip("|").split("|")]
+            assert float(cells[1]) > 0  # optzoo ms
+            assert float(cells[2]) > 0  # optzoo/optax
+    assert "Machine:" in text and "threads" in text
+    assert "GPU: not measured" in text
+
+
+def test_rejects_unknown_names(capsys):
+    assert bench.main(["--optimizers", "nope", "--sizes", "tiny"]) == 2
+    assert bench.main(["--sizes", "z"]) == 2
