@@ -177,7 +177,7 @@ def PolynomialLR(lr, total_iters: int = 5, power: float = 1.0, last_epoch: int =
     v.check_int(fn, "total_iters", total_iters, 1)
     _check_last_epoch(fn, last_epoch)
     return _mult(
-        fn, lr, lambda k: (1.0 - _float(jnp.minimum(k, total_iters)) / total_iters) ** power
+        fn, lr, lambda k: (_float(total_iters - jnp.minimum(k, total_iters)) / total_iters) ** power
     )
 
 
@@ -452,9 +452,9 @@ def SequentialLR(
             return schedulers[0](k)
         return schedulers[idx]._after_milestone(k - start, value(start - 1, idx - 1))
 
-    previous = [None] + [value(m - 1, i) for i, m in enumerate(milestones)]
-
     def schedule(k):
+        # Evaluated here, not at construction, so they take the dtype in force now.
+        previous = [None] + [value(m - 1, i) for i, m in enumerate(milestones)]
         out = schedulers[0](k)
         for i, m in enumerate(milestones, start=1):
             out = jnp.where(k >= m, schedulers[i]._after_milestone(k - m, previous[i]), out)
