@@ -58,9 +58,12 @@ def scale_by_trace(
         del params
         v.check_tree_match(fn, updates, state.trace)
         first = state.count == 0
+        undamped = v.concrete_float(dampening) == 0.0
 
         def new_buf(g, buf):
             damped = decay * buf + (1.0 - dampening) * g
+            if undamped:  # buf_0 = 0 gives buf_1 = g_1 already; no select on the count
+                return damped.astype(buf.dtype)
             return jnp.where(first, g, damped).astype(buf.dtype)
 
         trace = jax.tree.map(new_buf, updates, state.trace)
