@@ -97,6 +97,19 @@ def PiecewiseConstantDecay(
     return schedule
 
 
+def _power_of_nonnegative(base, power):
+    """``base ** power`` for ``base >= 0``, with ``0 ** power`` taken from Python.
+
+    XLA's vectorised ``pow`` on CPU returns NaN for ``0 ** 0.5`` under ``jit`` +
+    ``vmap``/``scan`` (Keras's own ``PolynomialDecay`` hits this past
+    ``decay_steps`` when jitted); the base is 0 exactly at the end of the decay.
+    """
+    at_zero = 1.0 if power == 0 else (0.0 if power > 0 else math.inf)
+    positive = base > 0
+    safe = jnp.where(positive, base, 1.0)
+    return jnp.where(positive, jnp.power(safe, _f(power)), at_zero)
+
+
 @v.named
 def PolynomialDecay(
     initial_learning_rate: float,
@@ -128,7 +141,7 @@ def PolynomialDecay(
         else:
             s = jnp.minimum(s, d)
         init, end = _f(initial_learning_rate), _f(end_learning_rate)
-        return (init - end) * jnp.power(1 - s / d, _f(power)) + end
+        return (init - end) * _power_of_nonnegative(1 - s / d, power) + end
 
     return schedule
 
@@ -242,8 +255,11 @@ def CosineDecayRestarts(
             c = f - i
         else:
             i = jnp.floor(jnp.log(1.0 - f * (1.0 - t)) / jnp.log(t))
-            sum_r = (1.0 - jnp.power(t, i)) / (1.0 - t)
-            c = (f - sum_r) / jnp.power(t, i)
+            # The log ratio can land an ulp below an integer exactly at a restart
+            # (f = (t^i - 1) / (t - 1)); move i to the period that holds f.
+            start = lambda k: (1.0 - jnp.power(t, k)) / (1.0 - t)  # noqa: E731
+            i = jnp.where(start(i + 1) <= f, i + 1, jnp.where(start(i) > f, i - 1, i))
+            c = (f - start(i)) / jnp.power(t, i)
         cos = 0.5 * jnp.power(_f(m_mul), i) * (1.0 + jnp.cos(_f(math.pi) * c))
         return _f(initial_learning_rate) * ((1 - _f(alpha)) * cos + _f(alpha))
 

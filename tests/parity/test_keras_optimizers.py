@@ -1,0 +1,279 @@
+"""optzoo.keras optimizers against the real Keras 3 optimizers (JAX backend).
+
+Both sides start from the same weights (several matrices and vectors), receive the
+same gradient sequence for ``STEPS`` steps in float64, and the weights are compared
+after every step: max relative error <= 1e-10. Keras runs through its own
+``stateless_apply`` (the path its JAX trainer uses), scanned over the steps.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+keras = pytest.importorskip("keras")
+if keras.backend.backend() != "jax":  # pragma: no cover
+    pytest.skip("Keras parity needs KERAS_BACKEND=jax", allow_module_level=True)
+
+import optax  # noqa: E402
+
+import optzoo.keras as ok  # noqa: E402
+
+STEPS = 100
+TOL = 1e-10
+SHAPES = {"b1": (3,), "b2": (2,), "w1": (4, 3), "w2": (3, 2), "w3": (2, 3, 4)}
+NAMES = sorted(SHAPES)  # the order of jax.tree.leaves on a dict
+
+
+@contextlib.contextmanager
+def keras_float64():
+    """float64 on both sides, restored afterwards."""
+    old = keras.config.floatx()
+    keras.config.set_floatx("float64")
+    try:
+        with jax.enable_x64(True):
+            yield
+    finally:
+        keras.config.set_floatx(old)
+
+
+def _problem(seed=0):
+    rng = np.random.default_rng(seed)
+    p0 = {k: rng.normal(size=s) for k, s in SHAPES.items()}
+    # Gradient sizes vary from step to step so that clipping is on for some steps
+    # and leaves, off for others.
+    grads = {
+        k: np.stack([rng.normal(size=s) * rng.uniform(0.1, 2.0) for _ in range(STEPS)])
+        for k, s in SHAPES.items()
+    }
+    return p0, grads
+
+
+def _rel_err(a, e):
+    a, e = np.asarray(a, np.float64), np.asarray(e, np.float64)
+    axes = tuple(range(1, a.ndim))
+    return np.max(np.abs(a - e) / np.maximum(np.abs(e), 1e-30), axis=axes)
+
+
+def run_keras(opt, p0, grads):
+    """Weights after every step (dict of stacked arrays) and the final optimizer
+    variables, from the real Keras optimizer."""
+    kvars = [keras.Variable(p0[k], dtype="float64", name=k) for k in NAMES]
+    opt.build(kvars)
+    opt_vars = [v.value for v in opt.variables]
+    train_vars = [v.value for v in kvars]
+
+    def body(carry, g):
+        tv, ov = carry
+        tv, ov = opt.stateless_apply(ov, [g[k] for k in NAMES], tv)
+        return (tv, ov), tv
+
+    (_, ov), hist = jax.jit(lambda c, gs: jax.lax.scan(body, c, gs))(
+        (train_vars, opt_vars), {k: jnp.asarray(v) for k, v in grads.items()}
+    )
+    return dict(zip(NAMES, hist)), {v.path: x for v, x in zip(opt.variables, ov)}
+
+
+def run_optzoo(tx, p0, grads):
+    params = {k: jnp.asarray(v) for k, v in p0.items()}
+
+    def body(carry, g):
+        p, s = carry
+        u, s = tx.update(g, s, p)
+        p = optax.apply_updates(p, u)
+        return (p, s), p
+
+    (_, state), hist = jax.jit(lambda c, gs: jax.lax.scan(body, c, gs))(
+        (params, tx.init(params)), {k: jnp.asarray(v) for k, v in grads.items()}
+    )
+    return hist, state
+
+
+def compare(keras_opt, tx, seed=0):
+    p0, grads = _problem(seed)
+    k_hist, k_vars = run_keras(keras_opt, p0, grads)
+    o_hist, state = run_optzoo(tx, p0, grads)
+    per_step = np.max(np.stack([_rel_err(o_hist[k], k_hist[k]) for k in NAMES]), axis=0)
+    assert per_step.shape == (STEPS,)
+    return per_step, k_vars, state
+
+
+def _schedule_pair(kind):
+    """The same schedule from Keras and from optzoo.keras.schedules."""
+    ks, zs = keras.optimizers.schedules, ok.schedules
+    if kind == "exp":
+        args = (0.05, 20, 0.5)
+        return ks.ExponentialDecay(*args, staircase=True), zs.ExponentialDecay(*args, True)
+    if kind == "cos":
+        kw = dict(alpha=0.1, warmup_target=0.05, warmup_steps=10)
+        return ks.CosineDecay(0.001, 60, **kw), zs.CosineDecay(0.001, 60, **kw)
+    if kind == "pw":
+        args = ([10, 40], [0.05, 0.02, 0.005])
+        return ks.PiecewiseConstantDecay(*args), zs.PiecewiseConstantDecay(*args)
+    if kind == "inv":
+        args = (0.05, 10, 0.3)
+        return ks.InverseTimeDecay(*args), zs.InverseTimeDecay(*args)
+    if kind == "poly":
+        kw = dict(end_learning_rate=0.01, power=2.0, cycle=True)
+        return ks.PolynomialDecay(0.1, 30, **kw), zs.PolynomialDecay(0.1, 30, **kw)
+    if kind == "sgdr":
+        kw = dict(t_mul=1.5, m_mul=0.8, alpha=0.05)
+        return ks.CosineDecayRestarts(0.05, 15, **kw), zs.CosineDecayRestarts(0.05, 15, **kw)
+    raise ValueError(kind)
+
+
+# (class name, config label, keyword arguments; "schedule" names a _schedule_pair)
+CASES = [
+    ("SGD", "lr=0.1", dict(learning_rate=0.1)),
+    ("SGD", "momentum=0.9,nesterov,wd=0.01", dict(
+        learning_rate=0.05, momentum=0.9, nesterov=True, weight_decay=0.01)),
+    ("SGD", "momentum=0.8,exp-staircase-schedule,clipnorm=1", dict(
+        learning_rate="exp", momentum=0.8, clipnorm=1.0)),
+    ("Adam", "b1=.8,b2=.99,eps=1e-6,amsgrad,clipnorm=1", dict(
+        learning_rate=0.01, beta_1=0.8, beta_2=0.99, epsilon=1e-6, amsgrad=True, clipnorm=1.0)),
+    ("Adam", "wd=.05,ema(.9,every 5),cosine-warmup-schedule", dict(
+        learning_rate="cos", weight_decay=0.05, use_ema=True, ema_momentum=0.9,
+        ema_overwrite_frequency=5)),
+    ("Adam", "grad-accum=3,piecewise-schedule,ema", dict(
+        learning_rate="pw", gradient_accumulation_steps=3, use_ema=True)),
+    ("AdamW", "wd=.1,global_clipnorm=1.5,amsgrad", dict(
+        learning_rate=0.01, weight_decay=0.1, global_clipnorm=1.5, amsgrad=True)),
+    ("Adamax", "b2=.99,eps=1e-5,clipvalue=.5", dict(
+        learning_rate=0.01, beta_2=0.99, epsilon=1e-5, clipvalue=0.5)),
+    ("Nadam", "b1=.85,loss_scale=4,wd=.02", dict(
+        learning_rate=0.01, beta_1=0.85, loss_scale_factor=4.0, weight_decay=0.02)),
+    ("Nadam", "grad-accum=2,ema-every-3,inverse-time-schedule", dict(
+        learning_rate="inv", gradient_accumulation_steps=2, use_ema=True,
+        ema_overwrite_frequency=3)),
+    ("RMSprop", "rho=.8,momentum=.5,centered,grad-accum=3", dict(
+        learning_rate=0.01, rho=0.8, momentum=0.5, centered=True,
+        gradient_accumulation_steps=3)),
+    ("RMSprop", "eps=1e-5,momentum=.9,inverse-time-schedule", dict(
+        learning_rate="inv", epsilon=1e-5, momentum=0.9)),
+    ("Adagrad", "init_acc=.3,eps=1e-5,clipnorm=.8", dict(
+        learning_rate=0.1, initial_accumulator_value=0.3, epsilon=1e-5, clipnorm=0.8)),
+    ("Adadelta", "lr=1,rho=.9,eps=1e-5,ema", dict(
+        learning_rate=1.0, rho=0.9, epsilon=1e-5, use_ema=True, ema_momentum=0.95)),
+    ("Ftrl", "power=-.6,l1,l2,shrinkage,beta", dict(
+        learning_rate=0.1, learning_rate_power=-0.6, l1_regularization_strength=0.01,
+        l2_regularization_strength=0.02, l2_shrinkage_regularization_strength=0.01, beta=0.1)),
+    ("Ftrl", "init_acc=0,power=0,poly-cycle-schedule,wd=.01", dict(
+        learning_rate="poly", initial_accumulator_value=0.0, learning_rate_power=0.0,
+        l1_regularization_strength=0.001, weight_decay=0.01)),
+]
+
+
+def _build(name, kwargs):
+    k_kwargs, o_kwargs = dict(kwargs), dict(kwargs)
+    if isinstance(kwargs.get("learning_rate"), str):
+        k_kwargs["learning_rate"], o_kwargs["learning_rate"] = _schedule_pair(
+            kwargs["learning_rate"]
+        )
+    return getattr(keras.optimizers, name)(**k_kwargs), getattr(ok, name)(**o_kwargs)
+
+
+def _ids():
+    return [f"{n}-{c}" for n, c, _ in CASES]
+
+
+def _available(name):
+    return hasattr(ok, name)
+
+
+@pytest.mark.parametrize("name,config,kwargs", CASES, ids=_ids())
+def test_parity(name, config, kwargs, record_parity, monkeypatch):
+    if not _available(name):
+        pytest.skip(f"optzoo.keras.{name} not available")
+    # Keras 3's ops.cos runs in float32 even on float64 input, which makes its
+    # cosine schedules float32-accurate; compare against Keras with cos in float64
+    # (tests/parity/test_keras_schedules.py checks the float32-level agreement).
+    from keras.src.backend.jax import numpy as backend_numpy
+
+    monkeypatch.setattr(backend_numpy, "cos", lambda x: jnp.cos(jnp.asarray(x)))
+    with keras_float64():
+        keras_opt, tx = _build(name, kwargs)
+        per_step, k_vars, state = compare(keras_opt, tx)
+        if kwargs.get("use_ema"):
+            # The EMA in the state is Keras's moving-average variables.
+            ema = ok.ema_params(state)
+            k_ema = [x for path, x in k_vars.items() if path.endswith("_average")]
+            err = max(float(np.max(_rel_err(e[None], k[None])))
+                      for e, k in zip([ema[n] for n in NAMES], k_ema))
+            assert len(k_ema) == len(NAMES) and err <= TOL
+    err = float(per_step.max())
+    record_parity("keras", name, config, err, STEPS)
+    assert err <= TOL, f"{name} [{config}]: max rel err {err:.3e}, first bad step " \
+        f"{int(np.argmax(per_step > TOL)) + 1}"
+
+
+def test_every_class_is_covered():
+    names = {n for n, _, _ in CASES}
+    expected = {"SGD", "Adam", "AdamW", "Adamax", "Nadam", "RMSprop", "Adagrad", "Adadelta",
+                "Ftrl", "Lamb", "Lion", "Adafactor"}
+    assert names == expected & names  # nothing unknown
+    missing = {n for n in expected - names if _available(n)}
+    assert not missing, f"classes without a parity configuration: {sorted(missing)}"
+
+
+# ------------------------------------------------------------------------ API checks
+
+
+def test_defaults_match_keras():
+    import inspect
+
+    for name in ["SGD", "Adam", "AdamW", "Adamax", "Nadam", "RMSprop", "Adagrad", "Adadelta",
+                 "Ftrl", "Lamb", "Lion", "Adafactor"]:
+        if not _available(name):
+            continue
+        ours = inspect.signature(getattr(ok, name)).parameters
+        theirs = inspect.signature(getattr(keras.optimizers, name).__init__).parameters
+        for arg, p in theirs.items():
+            if arg in ("self", "kwargs"):
+                continue
+            assert arg in ours, f"{name}: missing argument {arg}"
+            assert ours[arg].default == p.default, f"{name}.{arg}"
+
+
+def test_validation_messages():
+    with pytest.raises(ValueError, match=r"Adam: only one of clipnorm"):
+        ok.Adam(clipnorm=1.0, clipvalue=1.0)
+    with pytest.raises(ValueError, match=r"AdamW: weight_decay"):
+        ok.AdamW(weight_decay=None)
+    with pytest.raises(ValueError, match=r"SGD: momentum must be in \[0, 1\], got 1.5"):
+        ok.SGD(momentum=1.5)
+    with pytest.raises(ValueError, match=r"RMSprop: gradient_accumulation_steps"):
+        ok.RMSprop(gradient_accumulation_steps=1)
+    with pytest.raises(ValueError, match=r"Adam: ema_momentum"):
+        ok.Adam(use_ema=True, ema_momentum=1.5)
+    with pytest.raises(ValueError, match=r"Ftrl: learning_rate_power must be in"):
+        ok.Ftrl(learning_rate_power=0.5)
+    with pytest.raises(ValueError, match=r"Ftrl: initial_accumulator_value"):
+        ok.Ftrl(initial_accumulator_value=-1.0)
+
+
+def test_float32_jit_and_helpers():
+    params = {"w": jnp.ones((3, 2)), "b": jnp.zeros((2,))}
+    grads = {"w": jnp.full((3, 2), 0.5), "b": jnp.ones((2,))}
+    tx = ok.Adam(0.1, use_ema=True, weight_decay_mask={"w": True, "b": False},
+                 weight_decay=0.1)
+    state = tx.init(params)
+    updates, state = jax.jit(tx.update)(grads, state, params)
+    assert jax.tree.map(lambda u: u.dtype, updates) == {"w": jnp.float32, "b": jnp.float32}
+    new = optax.apply_updates(params, updates)
+    # First step: the EMA is the weights; finalize swaps it in.
+    ema = ok.ema_params(state)
+    assert all(np.allclose(ema[k], new[k]) for k in new)
+    assert ok.finalize_variable_values(new, state)["w"].shape == (3, 2)
+    assert int(state.iterations) == 1
+    plain = ok.SGD(0.1)
+    st = plain.init(params)
+    assert ok.finalize_variable_values(params, st) is params
+    with pytest.raises(ValueError, match="use_ema=False"):
+        ok.ema_params(st)
