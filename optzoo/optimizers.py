@@ -519,8 +519,9 @@ def rprop(
     ``learning_rate`` is only the initial step size (a number, not a schedule):
     Rprop ignores gradient magnitudes and is meant for full-batch training.
     Defaults are Riedmiller and Braun's (initial step 0.1; PyTorch uses 0.01).
-    Equals ``torch.optim.Rprop`` and, while ``learning_rate`` lies within the
-    step-size bounds, ``optax.rprop``. See :func:`optzoo.transforms.scale_by_rprop`.
+    Equals ``torch.optim.Rprop``. ``optax.rprop`` shares the step-size rule but
+    applies each update one step late, so its iterates differ; see
+    :func:`optzoo.transforms.scale_by_rprop`.
     """
     return optax.chain(
         _sign.scale_by_rprop(
@@ -545,6 +546,7 @@ def asgd(
         eta_t    = learning_rate / (1 + lambd * learning_rate * (t - 1))^alpha
         params_t = params_{t-1} * (1 - lambd * eta_t) - eta_t * (g_t + weight_decay * params_{t-1})
         ax_t     = ax_{t-1} + (params_t - ax_{t-1}) / max(1, t - 1 - t0)
+                 = mean(params_{t0+2}, ..., params_t)        (integer t0, t > t0 + 1)
 
     The averaged iterate ``ax`` is what ASGD returns as its estimate; read it
     with :func:`optzoo.asgd_averaged_params` ``(state)``. Defaults are

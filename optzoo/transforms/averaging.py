@@ -44,7 +44,8 @@ def scale_by_asgd(
         ax_t     = params_t                       if mu_t == 1
         ax_t     = ax_{t-1} + mu_t * (params_t - ax_{t-1})   otherwise
 
-    so ``ax`` is the plain average of the iterates from step ``t0 + 1`` on.
+    so for integer ``t0`` the average ``ax_t`` is the plain mean of
+    ``params_{t0+2}, ..., params_t`` (and simply ``params_t`` before that).
     The output is the final update ``params_t - params_{t-1}`` (already
     negative), since the average must see the new iterate; chain nothing after
     it except wrappers, and always pass ``params`` to ``update``.

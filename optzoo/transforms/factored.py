@@ -140,7 +140,7 @@ def scale_by_adafactor(
     v.check_int(fn, "min_dim_size_to_factor", min_dim_size_to_factor)
     v.check_bool(fn, "decay_before_scale", decay_before_scale)
     if eps1 is None and eps1_mode == "add":
-        raise ValueError(f"{fn}: eps1 must be a number when eps1_mode='add', got None")
+        raise ValueError(f"{v._owner(fn)}: eps1 must be a number when eps1_mode='add', got None")
 
     def axes_of(p):
         return _factored_axes(jnp.shape(p), factor_dims, min_dim_size_to_factor)

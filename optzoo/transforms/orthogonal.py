@@ -142,7 +142,8 @@ def scale_by_muon(
     v.check_bool(fn, "nesterov", nesterov)
     if not (isinstance(ns_coefficients, (tuple, list)) and len(ns_coefficients) == 3):
         raise ValueError(
-            f"{fn}: ns_coefficients must be a tuple of three numbers, got {ns_coefficients!r}"
+            f"{v._owner(fn)}: ns_coefficients must be a tuple of three numbers, "
+            f"got {ns_coefficients!r}"
         )
     for name, c in zip(("a", "b", "c"), ns_coefficients):
         v.check_range(fn, f"ns_coefficients[{name}]", c)

@@ -56,9 +56,12 @@ def scale_by_rprop(
     Flavors: ``torch.optim.Rprop(lr, etas=(eta_minus, eta_plus),
     step_sizes=(min_step_size, max_step_size))`` is ``zero_after_sign_change=True``
     with ``learning_rate = lr`` (torch's default 0.01); ``maximize=True`` is
-    ``optax.scale(-1)`` before this block. ``optax.rprop`` is the same rule
-    except that it leaves a step size unclipped while ``s == 0``; the two agree
-    whenever ``learning_rate`` lies in ``[min_step_size, max_step_size]``.
+    ``optax.scale(-1)`` before this block. ``optax.rprop`` (0.2.8) has the same
+    step-size rule (equal step sizes whenever ``learning_rate`` lies in
+    ``[min_step_size, max_step_size]``; outside, optax leaves a step size
+    unclipped while ``s == 0``), but it returns each update one step late: its
+    first update is zero and its update at step ``t`` is the one computed at
+    ``t - 1`` (zeroed if the sign just flipped), so its iterates differ.
 
     Args:
       learning_rate: initial step size, > 0.
