@@ -29,6 +29,9 @@ from optzoo import _validate as v
 from optzoo.keras._base import ScalarOrSchedule, inner_learning_rate, keras_transform
 from optzoo.transforms import adam as _adam
 from optzoo.transforms import adaptive as _adaptive
+from optzoo.transforms import factored as _factored
+from optzoo.transforms import sign as _sign
+from optzoo.transforms import trust_ratio as _trust_ratio
 from optzoo.transforms.ftrl import scale_by_ftrl
 from optzoo.transforms.momentum import scale_by_trace
 
@@ -507,5 +510,162 @@ def Ftrl(
             l2_shrinkage_regularization_strength,
             beta,
         )
+
+    return _finish(fn, core, learning_rate, common)
+
+
+@_doc
+@v.named
+def Adafactor(
+    learning_rate: ScalarOrSchedule = 0.001,
+    beta_2_decay: float = -0.8,
+    epsilon_1: float = 1e-30,
+    epsilon_2: float = 1e-3,
+    clip_threshold: float = 1.0,
+    relative_step: bool = True,
+    weight_decay: float | None = None,
+    clipnorm: float | None = None,
+    clipvalue: float | None = None,
+    global_clipnorm: float | None = None,
+    use_ema: bool = False,
+    ema_momentum: float = 0.99,
+    ema_overwrite_frequency: int | None = None,
+    loss_scale_factor: float | None = None,
+    gradient_accumulation_steps: int | None = None,
+    name: str | None = None,
+    *,
+    weight_decay_mask: Any = None,
+) -> optax.GradientTransformation:
+    r"""``keras.optimizers.Adafactor`` (Shazeer and Stern, 2018), no momentum.
+
+    With ``t`` the step, ``beta_2_t = 1 - t^beta_2_decay`` and ``sq = g^2 + epsilon_1``::
+
+        rho_t   = min(lr_t, 1 / sqrt(t))
+        alpha_t = max(epsilon_2, RMS(w)) * rho_t
+        leaves with >= 2 dims (rows r = axis -2, columns c = axis -1):
+          r_t = beta_2_t r + (1 - beta_2_t) mean_c(sq)
+          c_t = beta_2_t c + (1 - beta_2_t) mean_r(sq)
+          v_t = r_t c_t / mean(r_t)
+        other leaves:  v_t = beta_2_t v + (1 - beta_2_t) sq
+        u_t = g / sqrt(v_t);  u_hat = u_t / max(1, RMS(u_t) / clip_threshold)
+        w_t = w - alpha_t * u_hat
+
+    ``RMS(w)`` reads the weights after Keras's decoupled ``weight_decay``.
+    ``relative_step`` is accepted and has no effect, exactly as in Keras 3, which
+    caps the step at ``1 / sqrt(t)`` either way. PyTorch's ``Adafactor`` clamps
+    ``eps`` instead of adding it, has no update clipping and defaults to ``lr =
+    0.01``; optax factors the two largest axes only when they are >= 128. Built on
+    ``scale_by_adafactor(relative_step=True, multiply_by_parameter_scale=True)``,
+    whose output is the whole update (learning rate included).
+    """
+    fn = "Adafactor"
+    v.check_bool(fn, "relative_step", relative_step)
+    common = dict(locals())
+    for k in ("learning_rate", "beta_2_decay", "epsilon_1", "epsilon_2", "clip_threshold",
+              "relative_step", "name", "fn"):
+        common.pop(k)
+
+    def core(lr):
+        return _factored.scale_by_adafactor(
+            lr,
+            beta2_decay=beta_2_decay,
+            eps1=epsilon_1,
+            eps2=epsilon_2,
+            clip_threshold=clip_threshold,
+            relative_step=True,
+            multiply_by_parameter_scale=True,
+            factor_dims="last_two",
+            min_dim_size_to_factor=0,
+        )
+
+    return _finish(fn, core, learning_rate, common)
+
+
+@_doc
+@v.named
+def Lamb(
+    learning_rate: ScalarOrSchedule = 0.001,
+    beta_1: float = 0.9,
+    beta_2: float = 0.999,
+    epsilon: float = 1e-7,
+    weight_decay: float | None = None,
+    clipnorm: float | None = None,
+    clipvalue: float | None = None,
+    global_clipnorm: float | None = None,
+    use_ema: bool = False,
+    ema_momentum: float = 0.99,
+    ema_overwrite_frequency: int | None = None,
+    loss_scale_factor: float | None = None,
+    gradient_accumulation_steps: int | None = None,
+    name: str | None = None,
+    *,
+    weight_decay_mask: Any = None,
+) -> optax.GradientTransformation:
+    r"""``keras.optimizers.Lamb`` (You et al., 2020), per-leaf trust ratio on Adam::
+
+        m_t  = m_{t-1} + (g_t - m_{t-1}) * (1 - beta_1)
+        v_t  = v_{t-1} + (g_t^2 - v_{t-1}) * (1 - beta_2)
+        r_t  = (m_t / (1 - beta_1^t)) / (sqrt(v_t / (1 - beta_2^t)) + epsilon)
+        q_t  = ||w|| / ||r_t||   per leaf (1 where either norm is 0)
+        w_t  = w - lr_t * q_t * r_t
+
+    Unlike the paper (and optax's ``lamb``), Keras's weight decay is not inside
+    ``r_t`` (so not under the trust ratio): it is Keras's common decoupled decay,
+    applied first, and ``||w||`` reads the decayed weights. Here ``epsilon`` is
+    added to the root of the bias-corrected ``v`` (unlike Keras's ``Adam``).
+    Built as ``chain(scale_by_adam, scale_by_trust_ratio, scale_by_learning_rate)``.
+    """
+    fn = "Lamb"
+    common = dict(locals())
+    for k in ("learning_rate", "beta_1", "beta_2", "epsilon", "name", "fn"):
+        common.pop(k)
+
+    def core(lr):
+        return optax.chain(
+            _adam.scale_by_adam(beta_1, beta_2, epsilon),
+            _trust_ratio.scale_by_trust_ratio(),
+            _lr(lr),
+        )
+
+    return _finish(fn, core, learning_rate, common)
+
+
+@_doc
+@v.named
+def Lion(
+    learning_rate: ScalarOrSchedule = 0.001,
+    beta_1: float = 0.9,
+    beta_2: float = 0.99,
+    weight_decay: float | None = None,
+    clipnorm: float | None = None,
+    clipvalue: float | None = None,
+    global_clipnorm: float | None = None,
+    use_ema: bool = False,
+    ema_momentum: float = 0.99,
+    ema_overwrite_frequency: int | None = None,
+    loss_scale_factor: float | None = None,
+    gradient_accumulation_steps: int | None = None,
+    name: str | None = None,
+    *,
+    weight_decay_mask: Any = None,
+) -> optax.GradientTransformation:
+    r"""``keras.optimizers.Lion`` (Chen et al., 2023)::
+
+        w_t = w - lr_t * sign(beta_1 * m_{t-1} + (1 - beta_1) * g_t)
+        m_t = beta_2 * m_{t-1} + (1 - beta_2) * g_t
+
+    ``beta_1`` must be in ``(0, 1]`` (Keras: 0 degenerates to signSGD). Keras's
+    decoupled ``weight_decay`` (``w -= lr * wd * w`` first) gives the same numbers
+    as optax's ``lion(weight_decay=...)`` since the sign does not read ``w``.
+    Built as ``chain(scale_by_lion, scale_by_learning_rate)``.
+    """
+    fn = "Lion"
+    v.check_range(fn, "beta_1", beta_1, 0.0, 1.0, low_open=True)
+    common = dict(locals())
+    for k in ("learning_rate", "beta_1", "beta_2", "name", "fn"):
+        common.pop(k)
+
+    def core(lr):
+        return optax.chain(_sign.scale_by_lion(beta_1, beta_2), _lr(lr))
 
     return _finish(fn, core, learning_rate, common)
