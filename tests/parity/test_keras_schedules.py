@@ -66,14 +66,12 @@ def keras_lrs(schedule, steps=STEPS):
     opt.build([var])
     opt_vars = [v.value for v in opt.variables]
 
-    step = jax.jit(
-        lambda ov: opt.stateless_apply(ov, [jnp.ones((), jnp.float64)], [jnp.zeros(())])
-    )
-    lrs = []
-    for _ in range(steps):
-        (w,), opt_vars = step(opt_vars)
-        lrs.append(-w)
-    lrs = np.asarray(lrs)
+    def body(ov, _):
+        (w,), ov = opt.stateless_apply(ov, [jnp.ones((), jnp.float64)], [jnp.zeros(())])
+        return ov, -w
+
+    _, lrs = jax.jit(lambda ov: jax.lax.scan(body, ov, None, length=steps))(opt_vars)
+    lrs = np.array(lrs)
     # Compiled, XLA's CPU pow returns NaN for 0 ** 0.5, so Keras's own
     # PolynomialDecay(power=0.5) is NaN past decay_steps inside a jitted step
     # (optzoo's is not). Where that happens, take Keras's eager value.
