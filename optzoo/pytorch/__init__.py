@@ -9,8 +9,13 @@ See ``docs/porting.md`` for param groups, scheduler stepping and closures.
 from optzoo.pytorch import lr_scheduler
 from optzoo.pytorch.clip import ClipGradNorm, ClipGradValue, clip_grad_norm, clip_grad_value
 from optzoo.pytorch.optim import (
+    ASGD,
     SGD,
     Adadelta,
+    Adafactor,
+    Muon,
+    Rprop,
+    SparseAdam,
     Adagrad,
     Adam,
     Adamax,
@@ -21,6 +26,11 @@ from optzoo.pytorch.optim import (
 )
 
 __all__ = [
+    "ASGD",
+    "Adafactor",
+    "Muon",
+    "Rprop",
+    "SparseAdam",
     "SGD",
     "Adadelta",
     "Adagrad",

@@ -31,12 +31,18 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+import jax
 import jax.numpy as jnp
 import optax
 
 from optzoo import _validate as v
 from optzoo.transforms import adam as _adam
 from optzoo.transforms import adaptive as _adaptive
+from optzoo.transforms import averaging as _averaging
+from optzoo.transforms import factored as _factored
+from optzoo.transforms import orthogonal as _orthogonal
+from optzoo.transforms import sign as _sign
+from optzoo.transforms import sparse as _sparse
 from optzoo.transforms.momentum import scale_by_trace
 
 ScalarOrSchedule = float | Callable[[Any], Any]
@@ -51,6 +57,11 @@ __all__ = [
     "RMSprop",
     "Adagrad",
     "Adadelta",
+    "Rprop",
+    "ASGD",
+    "Adafactor",
+    "SparseAdam",
+    "Muon",
 ]
 
 
@@ -453,5 +464,226 @@ def Adadelta(
     return optax.chain(
         *_front(fn, maximize, weight_decay),
         _adaptive.scale_by_adadelta(rho, eps),
+        _lr(fn, lr),
+    )
+
+
+# ------------------------------------------------------------- blocks of their own
+
+
+def _pair(fn: str, name: str, value) -> tuple[float, float]:
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise ValueError(f"{fn}: {name} must be a pair, got {value!r}")
+    return value[0], value[1]
+
+
+@v.named
+def Rprop(
+    lr: float = 1e-2,
+    etas: tuple[float, float] = (0.5, 1.2),
+    step_sizes: tuple[float, float] = (1e-6, 50.0),
+    *,
+    capturable: bool = False,
+    foreach: bool | None = None,
+    maximize: bool = False,
+    differentiable: bool = False,
+) -> optax.GradientTransformation:
+    r"""``torch.optim.Rprop`` (Riedmiller and Braun, 1993; iRprop-, Igel and Huesken, 2000).
+
+    With ``(eta_minus, eta_plus) = etas``, ``(min_step, max_step) = step_sizes``
+    and ``s = sign(g_t * prev_{t-1})`` per coordinate (``step_0 = lr``)::
+
+        step_t = clip(step_{t-1} * (eta_plus if s > 0 else eta_minus if s < 0 else 1),
+                      min_step, max_step)
+        g_t    = 0 where s < 0            (the step is skipped after a sign change)
+        prev_t = g_t
+        param_t = param_{t-1} - step_t * sign(g_t)
+
+    Chain: ``[scale(-1)], scale_by_rprop(lr, eta_minus, eta_plus, min_step,
+    max_step, zero_after_sign_change=True)``; the block's output is the whole
+    step. ``lr`` is only the initial step size (torch reads it once, at the
+    first step), so it must be a number. ``optax.rprop`` leaves a step size
+    unclipped while the sign product is 0.
+    """
+    fn = "Rprop"
+    del capturable, foreach, differentiable
+    eta_minus, eta_plus = _pair(fn, "etas", etas)
+    min_step, max_step = _pair(fn, "step_sizes", step_sizes)
+    return optax.chain(
+        *_front(fn, maximize, 0.0),
+        _sign.scale_by_rprop(lr, eta_minus, eta_plus, min_step, max_step,
+                             zero_after_sign_change=True),
+    )
+
+
+@v.named
+def ASGD(
+    lr: ScalarOrSchedule = 1e-2,
+    lambd: float = 1e-4,
+    alpha: float = 0.75,
+    t0: float = 1e6,
+    weight_decay: float = 0.0,
+    foreach: bool | None = None,
+    maximize: bool = False,
+    differentiable: bool = False,
+    capturable: bool = False,
+) -> optax.GradientTransformation:
+    r"""``torch.optim.ASGD``: averaged SGD (Polyak and Juditsky, 1992) with Bottou's
+    (2012) step-size decay.
+
+    At step ``t = 1, 2, ...``::
+
+        eta_t   = lr / (1 + lambd * lr * (t - 1))^alpha,     mu_t = 1 / max(1, t - 1 - t0)
+        g_t     = (-grad_t if maximize else grad_t) + weight_decay * param_{t-1}
+        param_t = param_{t-1} * (1 - lambd * eta_t) - eta_t * g_t
+        ax_t    = param_t if mu_t == 1 else ax_{t-1} + mu_t * (param_t - ax_{t-1})
+
+    Chain: ``[scale(-1)], scale_by_asgd(lr, lambd, alpha, t0, weight_decay)``;
+    the block's output is the whole step, so ``update`` needs ``params``. The
+    averaged parameters (torch's ``state["ax"]``) are
+    ``optzoo.transforms.averaging.asgd_averaged_params(opt_state)``. With a
+    schedule, ``eta_t`` uses ``lr`` at step ``t``; torch computes ``eta`` for the
+    next step from the lr in force at the end of the current one.
+    """
+    fn = "ASGD"
+    del foreach, differentiable, capturable
+    return optax.chain(
+        *_front(fn, maximize, 0.0),
+        _averaging.scale_by_asgd(lr, lambd, alpha, t0, weight_decay),
+    )
+
+
+@v.named
+def Adafactor(
+    lr: ScalarOrSchedule = 1e-2,
+    beta2_decay: float = -0.8,
+    eps: tuple[float | None, float] = (None, 1e-3),
+    d: float = 1.0,
+    weight_decay: float = 0.0,
+    *,
+    foreach: bool | None = None,
+    maximize: bool = False,
+) -> optax.GradientTransformation:
+    r"""``torch.optim.Adafactor`` (Shazeer and Stern, 2018).
+
+    With ``(eps1, eps2) = eps`` (``eps1 = None``: the machine epsilon of the
+    params' dtype) and ``t = 1, 2, ...``::
+
+        beta2_t = 1 - t^beta2_decay,   rho_t = min(lr, 1 / sqrt(t))
+        alpha_t = max(eps2, RMS(param_{t-1})) * rho_t
+        matrices (last two axes, rows r / columns c):
+            v_row = beta2_t v_row + (1 - beta2_t) mean_c(g^2)
+            v_col = beta2_t v_col + (1 - beta2_t) mean_r(g^2)
+            v_hat = max(v_row v_col / max(mean_r(v_row), eps1), eps1^2)
+        other leaves: v = beta2_t v + (1 - beta2_t) g^2,  v_hat = max(v, eps1^2)
+        u = g / sqrt(v_hat),   u_hat = u / max(1, RMS(u) / d)
+        param_t = param_{t-1} - alpha_t * u_hat - lr * weight_decay * param_{t-1}
+
+    Chain: ``[scale(-1)], scale_by_adafactor(lr, beta2_decay, eps1, eps2, d,
+    relative_step=True, multiply_by_parameter_scale=True, weight_decay,
+    eps1_mode="clamp")``; the block's output is the whole step. eps1 clamps the
+    row mean and ``v_hat`` (torch) instead of being added to ``g^2`` (paper,
+    Keras, optax); the decay is decoupled and scaled by ``lr``, not ``rho_t``.
+    """
+    fn = "Adafactor"
+    del foreach
+    eps1, eps2 = _pair(fn, "eps", eps)
+    return optax.chain(
+        *_front(fn, maximize, 0.0),
+        _factored.scale_by_adafactor(
+            lr, beta2_decay, eps1, eps2, d,
+            relative_step=True, multiply_by_parameter_scale=True,
+            weight_decay=weight_decay, eps1_mode="clamp",
+        ),
+    )
+
+
+@v.named
+def SparseAdam(
+    lr: ScalarOrSchedule = 1e-3,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+    maximize: bool = False,
+) -> optax.GradientTransformation:
+    r"""``torch.optim.SparseAdam``: lazy Adam for embedding tables.
+
+    torch takes sparse gradients and updates only the rows they list; JAX
+    gradients are dense, so a row is updated when any of its gradient entries is
+    nonzero (a listed row whose gradient is exactly zero is the one difference).
+    On those rows, with the global step ``t``::
+
+        mu = b1 mu + (1 - b1) g,   nu = b2 nu + (1 - b2) g^2
+        param = param - lr * sqrt(1 - b2^t) / (1 - b1^t) * mu / (sqrt(nu) + eps)
+
+    Other rows keep params and moments bit for bit. Chain: ``[scale(-1)],
+    scale_by_sparse_adam(b1, b2, eps, granularity="row", eps_hat=True),
+    scale_by_learning_rate(lr)``.
+    """
+    fn = "SparseAdam"
+    b1, b2 = _betas(fn, betas)
+    return optax.chain(
+        *_front(fn, maximize, 0.0),
+        _sparse.scale_by_sparse_adam(b1, b2, eps, granularity="row", eps_hat=True),
+        _lr(fn, lr),
+    )
+
+
+def _only_matrices(fn: str) -> optax.GradientTransformation:
+    def init_fn(params):
+        for path, leaf in jax.tree_util.tree_leaves_with_path(params):
+            if jnp.ndim(leaf) != 2:
+                raise ValueError(
+                    f"{fn}: every parameter must be a matrix, got shape {jnp.shape(leaf)} at "
+                    f"{jax.tree_util.keystr(path)}; route other leaves to another optimizer "
+                    "with optax.multi_transform"
+                )
+        return optax.EmptyState()
+
+    return optax.GradientTransformation(init_fn, lambda u, s, p=None: (u, s))
+
+
+@v.named
+def Muon(
+    lr: ScalarOrSchedule = 1e-3,
+    weight_decay: float = 0.1,
+    momentum: float = 0.95,
+    nesterov: bool = True,
+    ns_coefficients: tuple[float, float, float] = (3.4445, -4.7750, 2.0315),
+    eps: float = 1e-7,
+    ns_steps: int = 5,
+    adjust_lr_fn: str | None = None,
+    *,
+    ns_dtype=jnp.bfloat16,
+) -> optax.GradientTransformation:
+    r"""``torch.optim.Muon`` (Jordan et al., 2024): orthogonalised momentum for matrices.
+
+    For each matrix of shape ``(A, B)``::
+
+        buf_t = momentum buf_{t-1} + (1 - momentum) g_t
+        m_t   = (1 - momentum) g_t + momentum buf_t      (nesterov)   else buf_t
+        O_t   = NewtonSchulz_{ns_steps, ns_coefficients}(m_t / max(||m_t||_F, eps))
+        param_t = param_{t-1} - lr * weight_decay * param_{t-1} - lr * ratio(A, B) * O_t
+
+    with ``ratio = sqrt(max(1, A / B))`` (``adjust_lr_fn=None`` or
+    ``"original"``) or ``0.2 sqrt(max(A, B))`` (``"match_rms_adamw"``). Chain:
+    ``scale_by_muon(momentum, nesterov, ns_coefficients, ns_steps, eps,
+    adjust_lr_fn, ns_dtype=ns_dtype), [add_decayed_weights(weight_decay)],
+    scale_by_learning_rate(lr)``. As in torch, every parameter must be a matrix
+    (``init`` raises otherwise; route biases elsewhere with
+    ``optax.multi_transform``). torch runs the iteration in bfloat16, hence
+    ``ns_dtype=jnp.bfloat16`` (an optzoo extension; ``None`` keeps the params'
+    dtype). Note the default ``weight_decay = 0.1``.
+    """
+    fn = "Muon"
+    v.check_nonnegative(fn, "weight_decay", weight_decay)
+    adjust = "original" if adjust_lr_fn is None else adjust_lr_fn
+    v.check_choice(fn, "adjust_lr_fn", adjust, ("original", "match_rms_adamw", "none"))
+    return optax.chain(
+        _only_matrices(fn),
+        _orthogonal.scale_by_muon(
+            momentum, nesterov, tuple(ns_coefficients), ns_steps, eps, adjust,
+            fallback="momentum", ns_dtype=ns_dtype,
+        ),
+        *_decoupled(weight_decay, True),
         _lr(fn, lr),
     )

@@ -48,13 +48,13 @@ def _problem(seed=0):
 
 
 def _loss_jax(p, x, y, sign=1.0):
-    h = jnp.tanh(x @ p["w1"] + p["b1"])
-    return sign * jnp.mean((h @ p["w2"] + p["b2"] - y) ** 2)
+    h = jnp.tanh(x @ p["w1"] + p.get("b1", 0.0))
+    return sign * jnp.mean((h @ p["w2"] + p.get("b2", 0.0) - y) ** 2)
 
 
 def _loss_torch(p, x, y, sign=1.0):
-    h = torch.tanh(x @ p["w1"] + p["b1"])
-    return sign * torch.mean((h @ p["w2"] + p["b2"] - y) ** 2)
+    h = torch.tanh(x @ p["w1"] + p.get("b1", 0.0))
+    return sign * torch.mean((h @ p["w2"] + p.get("b2", 0.0) - y) ** 2)
 
 
 def leaf_rel_err(actual: dict, expected: dict) -> float:
@@ -66,13 +66,16 @@ def leaf_rel_err(actual: dict, expected: dict) -> float:
     return worst
 
 
-def run_side_by_side(name: str, kwargs: dict, steps: int = STEPS, torch_kwargs=None):
+def run_side_by_side(name: str, kwargs: dict, steps: int = STEPS, torch_kwargs=None,
+                     names=NAMES, torch_cls=None, after=None):
     """Train both; return the largest per-step relative error. With ``maximize``
     both sides maximize the negated loss, so training stays stable."""
     x, y, init = _problem()
     sign = -1.0 if kwargs.get("maximize") else 1.0
+    init = {k: init[k] for k in names}
     tp = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in init.items()}
-    topt = getattr(torch.optim, name)([tp[k] for k in NAMES], **(torch_kwargs or kwargs))
+    cls = torch_cls or getattr(torch.optim, name)
+    topt = cls([tp[k] for k in names], **(torch_kwargs if torch_kwargs is not None else kwargs))
     tx_t, ty_t = torch.tensor(x), torch.tensor(y)
     with x64():
         tx = getattr(ozt, name)(**kwargs)
@@ -94,6 +97,8 @@ def run_side_by_side(name: str, kwargs: dict, steps: int = STEPS, torch_kwargs=N
             params, state = step(params, state)
             expected = {k: t.detach().numpy() for k, t in tp.items()}
             worst = max(worst, leaf_rel_err(params, expected))
+            if after is not None:
+                worst = max(worst, after(topt, tp, state))
     return worst
 
 
@@ -126,6 +131,13 @@ CONFIGS = [
     ("Adagrad", dict(lr=0.05, maximize=True)),
     ("Adadelta", dict()),
     ("Adadelta", dict(lr=0.5, rho=0.95, eps=1e-5, weight_decay=0.05, maximize=True)),
+    ("Rprop", dict()),
+    ("Rprop", dict(lr=0.02, etas=(0.3, 1.5), step_sizes=(1e-4, 0.05), maximize=True,
+                   foreach=False)),
+    ("Adafactor", dict()),
+    ("Adafactor", dict(lr=0.05, beta2_decay=-0.5, eps=(1e-20, 1e-2), d=1.5, weight_decay=0.1,
+                       maximize=True)),
+    ("Adafactor", dict(lr=0.02, eps=(0.1, 1e-2))),  # the eps1 clamps bind
 ]
 
 
@@ -138,6 +150,129 @@ def test_matches_torch(name, kwargs, record_parity):
     err = run_side_by_side(name, kwargs)
     record_parity("torch", name, _cfg(kwargs), err, STEPS)
     assert err <= TOL, f"{name}({_cfg(kwargs)}): max relative error {err:.3e}"
+
+
+def _asgd_average(topt, tp, state):
+    """Also compare the averaged parameters (torch's ``state["ax"]``)."""
+    from optzoo.transforms.averaging import asgd_averaged_params
+
+    ax = asgd_averaged_params(state)
+    expected = {k: topt.state[t]["ax"].numpy() for k, t in tp.items()}
+    return leaf_rel_err(ax, expected)
+
+
+ASGD_CONFIGS = [
+    dict(),
+    dict(lr=0.05, lambd=1e-3, alpha=0.6, t0=30, weight_decay=0.02),
+    dict(lr=0.05, t0=10, maximize=True),
+]
+
+
+@pytest.mark.parametrize("kwargs", ASGD_CONFIGS, ids=[_cfg(k) for k in ASGD_CONFIGS])
+def test_asgd_matches_torch(kwargs, record_parity):
+    err = run_side_by_side("ASGD", kwargs, after=_asgd_average)
+    record_parity("torch", "ASGD", _cfg(kwargs) + " (params and averaged params)", err, STEPS)
+    assert err <= TOL, f"ASGD({_cfg(kwargs)}): {err:.3e}"
+
+
+def _newton_schulz_float64(grad, ns_coefficients, ns_steps, eps):
+    """torch's Muon iteration without its cast to bfloat16 (Jordan et al., 2024):
+    normalise by the Frobenius norm, then ``X <- a X + (b A + c A^2) X`` with
+    ``A = X X^T``, on the wide orientation."""
+    a, b, c = ns_coefficients
+    x = grad.clone()
+    tall = x.size(0) > x.size(1)
+    if tall:
+        x = x.T
+    x = x / x.norm().clamp(min=eps)
+    for _ in range(ns_steps):
+        gram = x @ x.T
+        x = a * x + (b * gram + c * gram @ gram) @ x
+    return x.T if tall else x
+
+
+MUON_CONFIGS = [
+    dict(lr=0.02),
+    dict(lr=0.02, weight_decay=0.05, momentum=0.9, nesterov=False, ns_steps=3,
+         ns_coefficients=(2.0, -1.5, 0.5), eps=1e-5, adjust_lr_fn="match_rms_adamw"),
+    dict(lr=0.02, weight_decay=0.0, adjust_lr_fn="original"),
+]
+
+
+@pytest.mark.parametrize("kwargs", MUON_CONFIGS, ids=[_cfg(k) for k in MUON_CONFIGS])
+def test_muon_matches_torch(kwargs, record_parity, monkeypatch):
+    """float64 on both sides: torch's Newton-Schulz cast to bfloat16 is taken out
+    (``ns_dtype=None`` here), all else is torch's code."""
+    import torch.optim._muon as tmuon
+
+    monkeypatch.setattr(tmuon, "_zeropower_via_newtonschulz", _newton_schulz_float64)
+    err = run_side_by_side(
+        "Muon", dict(kwargs, ns_dtype=None), torch_kwargs=kwargs, names=("w1", "w2"),
+        torch_cls=torch.optim.Muon,
+    )
+    record_parity("torch", "Muon", _cfg(kwargs) + " (float64 Newton-Schulz)", err, STEPS)
+    assert err <= TOL, f"Muon({_cfg(kwargs)}): {err:.3e}"
+
+
+def test_muon_bfloat16_default_tracks_torch():
+    """With torch's own bfloat16 iteration and optzoo's default ``ns_dtype``, the
+    two stay within bfloat16 rounding of each other over a few steps."""
+    err = run_side_by_side("Muon", dict(lr=0.02), steps=5, names=("w1", "w2"))
+    assert err <= 2e-2
+
+
+def test_muon_rejects_non_matrices():
+    tx = ozt.Muon()
+    with pytest.raises(ValueError, match=r"Muon: every parameter must be a matrix, got shape \(3,\)"):
+        tx.init({"w": jnp.ones((3, 2)), "b": jnp.ones(3)})
+
+
+SPARSE_CONFIGS = [
+    dict(lr=0.01),
+    dict(lr=0.02, betas=(0.8, 0.95), eps=1e-6, maximize=True),
+]
+
+
+@pytest.mark.parametrize("kwargs", SPARSE_CONFIGS, ids=[_cfg(k) for k in SPARSE_CONFIGS])
+def test_sparse_adam_matches_torch(kwargs, record_parity):
+    """Two embedding tables; each step looks up a few rows, so torch gets sparse
+    gradients and optzoo dense ones that are zero on the other rows."""
+    rng = np.random.default_rng(5)
+    e1, e2 = rng.normal(size=(12, 3)), rng.normal(size=(9, 3))
+    batches = [(rng.integers(0, 12, size=4), rng.integers(0, 9, size=4), rng.normal(size=4))
+               for _ in range(STEPS)]
+    sign = -1.0 if kwargs.get("maximize") else 1.0
+    t1 = torch.tensor(e1, requires_grad=True)
+    t2 = torch.tensor(e2, requires_grad=True)
+    topt = torch.optim.SparseAdam([t1, t2], **kwargs)
+
+    def loss_j(p, i, j, y):
+        return sign * jnp.sum((jnp.sum(p["e1"][i] * p["e2"][j], axis=1) - y) ** 2)
+
+    with x64():
+        tx = ozt.SparseAdam(**kwargs)
+        params = {"e1": jnp.asarray(e1), "e2": jnp.asarray(e2)}
+        state = tx.init(params)
+
+        @jax.jit
+        def step(params, state, i, j, y):
+            grads = jax.grad(loss_j)(params, i, j, y)
+            updates, state = tx.update(grads, state, params)
+            return optax.apply_updates(params, updates), state
+
+        worst = 0.0
+        for i, j, y in batches:
+            topt.zero_grad()
+            ti, tj = torch.tensor(i), torch.tensor(j)
+            a = torch.nn.functional.embedding(ti, t1, sparse=True)
+            b = torch.nn.functional.embedding(tj, t2, sparse=True)
+            (sign * torch.sum((torch.sum(a * b, dim=1) - torch.tensor(y)) ** 2)).backward()
+            topt.step()
+            params, state = step(params, state, i, j, y)
+            worst = max(worst, leaf_rel_err(
+                params, {"e1": t1.detach().numpy(), "e2": t2.detach().numpy()}))
+    record_parity("torch", "SparseAdam", _cfg(kwargs) + " (embedding lookups)", worst, STEPS)
+    assert worst <= TOL, f"SparseAdam({_cfg(kwargs)}): {worst:.3e}"
 
 
 def test_lr_schedule_matches_torch_scheduler(record_parity):
