@@ -7,8 +7,14 @@ optax optimizer. The result is in the default float dtype (float32, float64
 under x64); Keras computes in the dtype of ``initial_learning_rate`` as a tensor,
 i.e. ``keras.config.floatx()``. ``name`` is accepted and ignored.
 
-These are written on their own, formula by formula from Keras's definitions;
-they do not depend on :mod:`optzoo.schedules`.
+Each is built on the matching :mod:`optzoo.schedules` function (same formula,
+Keras's argument names and defaults), except ``PolynomialDecay``, which keeps
+``0 ** power`` finite under ``jit`` + ``vmap``/``scan`` (see
+:func:`_power_of_nonnegative`). The shared schedules accept a narrower domain
+than Keras in a few rarely used corners, and these raise ``ValueError`` there:
+``decay_rate`` above 1 (a growing ``ExponentialDecay``), non-integer
+``warmup_steps``, ``t_mul < 1`` or ``m_mul > 1`` in ``CosineDecayRestarts``,
+negative learning rates or boundaries.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import jax
 import jax.numpy as jnp
 
 from optzoo import _validate as v
+from optzoo import schedules as _shared
 
 __all__ = [
     "ExponentialDecay",
@@ -55,17 +62,7 @@ def ExponentialDecay(
     ``optax.exponential_decay(init, decay_steps, decay_rate, staircase=...)`` with
     no ``transition_begin``; PyTorch's ``ExponentialLR`` decays every step
     (``decay_steps = 1``)."""
-    fn = "ExponentialDecay"
-    v.check_positive(fn, "decay_steps", decay_steps)
-    v.check_bool(fn, "staircase", staircase)
-
-    def schedule(step):
-        p = _step(step) / _f(decay_steps)
-        if staircase:
-            p = jnp.floor(p)
-        return _f(initial_learning_rate) * jnp.power(_f(decay_rate), p)
-
-    return schedule
+    return _shared.exponential_decay(initial_learning_rate, decay_rate, decay_steps, staircase)
 
 
 @v.named
@@ -76,25 +73,7 @@ def PiecewiseConstantDecay(
     ``boundaries[i-1] < step <= boundaries[i]``, ``values[-1]`` after the last
     boundary. The step *at* a boundary still gets the earlier value (PyTorch's
     ``MultiStepLR`` switches at the milestone itself)."""
-    fn = "PiecewiseConstantDecay"
-    boundaries, values = list(boundaries), list(values)
-    if len(boundaries) != len(values) - 1:
-        raise ValueError(
-            f"{fn}: boundaries must have one element less than values, got "
-            f"{len(boundaries)} boundaries and {len(values)} values"
-        )
-    if len(boundaries) == 0:
-        raise ValueError(f"{fn}: boundaries must not be empty, got []")
-
-    def schedule(step):
-        s = jnp.asarray(step)
-        b = [jnp.asarray(x).astype(s.dtype) for x in boundaries]
-        lr = jnp.where(s <= b[0], _f(values[0]), _f(values[-1]))
-        for low, high, value in zip(b[:-1], b[1:], values[1:-1]):
-            lr = jnp.where((s > low) & (s <= high), _f(value), lr)
-        return lr
-
-    return schedule
+    return _shared.piecewise_constant(boundaries, values)
 
 
 def _power_of_nonnegative(base, power):
@@ -157,22 +136,7 @@ def InverseTimeDecay(
     r"""``lr(step) = initial_learning_rate / (1 + decay_rate * step / decay_steps)``,
     with ``floor(step / decay_steps)`` when ``staircase`` (TensorFlow 1's
     ``inverse_time_decay``)."""
-    fn = "InverseTimeDecay"
-    v.check_positive(fn, "decay_steps", decay_steps)
-    v.check_bool(fn, "staircase", staircase)
-
-    def schedule(step):
-        p = _step(step) / _f(decay_steps)
-        if staircase:
-            p = jnp.floor(p)
-        return _f(initial_learning_rate) / (1.0 + _f(decay_rate) * p)
-
-    return schedule
-
-
-def _cosine(fraction, alpha):
-    decayed = 0.5 * (1.0 + jnp.cos(_f(math.pi) * fraction))
-    return (1 - alpha) * decayed + alpha
+    return _shared.inverse_time_decay(initial_learning_rate, decay_rate, decay_steps, staircase)
 
 
 @v.named
@@ -200,23 +164,16 @@ def CosineDecay(
     calls it ``alpha`` too; PyTorch's ``CosineAnnealingLR`` has an absolute
     ``eta_min`` and keeps oscillating past ``T_max``; Keras holds the end value).
     """
-    fn = "CosineDecay"
-    v.check_positive(fn, "decay_steps", decay_steps)
-    v.check_nonnegative(fn, "warmup_steps", warmup_steps)
-
-    def schedule(step):
-        s = _step(step)
-        init, d = _f(initial_learning_rate), _f(decay_steps)
-        if warmup_target is None:
-            return init * _cosine(jnp.minimum(s, d) / d, alpha)
-        target, w = _f(warmup_target), _f(warmup_steps)
-        s = jnp.minimum(s, d + w)
-        safe_w = jnp.where(w > 0, w, 1.0)
-        warm = (target - init) * (s / safe_w) + init
-        decay = target * _cosine((s - w) / d, alpha)
-        return jnp.where(s < w, warm, decay)
-
-    return schedule
+    v.check_range("CosineDecay", "alpha", alpha, 0.0, 1.0)
+    if warmup_target is None:
+        return _shared.cosine_decay(
+            initial_learning_rate, decay_steps, alpha * initial_learning_rate
+        )
+    return _shared.warmup(
+        _shared.cosine_decay(warmup_target, decay_steps, alpha * warmup_target),
+        warmup_steps,
+        initial_learning_rate,
+    )
 
 
 @v.named
@@ -243,24 +200,4 @@ def CosineDecayRestarts(
     by ``m_mul^i``, not ``alpha``. PyTorch's ``CosineAnnealingWarmRestarts`` has
     integer ``T_mult`` and no ``m_mul``.
     """
-    fn = "CosineDecayRestarts"
-    v.check_positive(fn, "first_decay_steps", first_decay_steps)
-    v.check_positive(fn, "t_mul", t_mul)
-
-    def schedule(step):
-        f = _step(step) / _f(first_decay_steps)
-        t = _f(t_mul)
-        if t_mul == 1.0:
-            i = jnp.floor(f)
-            c = f - i
-        else:
-            i = jnp.floor(jnp.log(1.0 - f * (1.0 - t)) / jnp.log(t))
-            # The log ratio can land an ulp below an integer exactly at a restart
-            # (f = (t^i - 1) / (t - 1)); move i to the period that holds f.
-            start = lambda k: (1.0 - jnp.power(t, k)) / (1.0 - t)  # noqa: E731
-            i = jnp.where(start(i + 1) <= f, i + 1, jnp.where(start(i) > f, i - 1, i))
-            c = (f - start(i)) / jnp.power(t, i)
-        cos = 0.5 * jnp.power(_f(m_mul), i) * (1.0 + jnp.cos(_f(math.pi) * c))
-        return _f(initial_learning_rate) * ((1 - _f(alpha)) * cos + _f(alpha))
-
-    return schedule
+    return _shared.cosine_restarts(initial_learning_rate, first_decay_steps, t_mul, m_mul, alpha)

@@ -150,7 +150,7 @@ def test_schedule_drives_an_optimizer():
 def test_validation():
     with pytest.raises(ValueError, match="ExponentialDecay: decay_steps"):
         ok.schedules.ExponentialDecay(0.1, 0, 0.5)
-    with pytest.raises(ValueError, match="PiecewiseConstantDecay: boundaries"):
+    with pytest.raises(ValueError, match="PiecewiseConstantDecay: values"):
         ok.schedules.PiecewiseConstantDecay([1, 2], [0.1, 0.2])
     with pytest.raises(ValueError, match="CosineDecayRestarts: first_decay_steps"):
         ok.schedules.CosineDecayRestarts(0.1, -1)
