@@ -8,4 +8,28 @@ from optzoo.problems.functions import (
     saddle,
 )
 
-__all__ = ["Problem", "beale", "ill_conditioned_quadratic", "rosenbrock", "saddle"]
+__all__ = [
+    "Problem",
+    "beale",
+    "ill_conditioned_quadratic",
+    "rosenbrock",
+    "saddle",
+    # digits (needs scikit-learn and Flax; imported on first use)
+    "DigitsData",
+    "MLP",
+    "load_digits",
+    "digits_loss",
+    "digits_accuracy",
+    "functional_mlp",
+]
+
+_DIGITS = {"DigitsData", "MLP", "load_digits", "digits_loss", "digits_accuracy", "functional_mlp"}
+
+
+def __getattr__(name):
+    if name in _DIGITS or name == "digits":
+        import importlib
+
+        digits = importlib.import_module("optzoo.problems.digits")
+        return digits if name == "digits" else getattr(digits, name)
+    raise AttributeError(f"module 'optzoo.problems' has no attribute {name!r}")
