@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import optax
 
 import optzoo
+from optzoo import schedules as S
 from optzoo import transforms as T
 
 
@@ -78,6 +79,19 @@ ZOO: dict[str, Case] = {
     "nadam": _c(lambda: optzoo.nadam(0.01, b1=0.85, b2=0.995, eps=1e-6, momentum_decay=0.01)),
     "nadam[optax]": _c(lambda: optzoo.nadam(0.01, momentum_decay=None)),
     "radam": _c(lambda: optzoo.radam(0.01, b1=0.85, b2=0.99, eps=1e-6, threshold=6.0)),
+    # ------------------------------------------------------------ first-order zoo
+    "lars": _c(lambda: optzoo.lars(0.05, momentum=0.8, trust_coefficient=0.01,
+                                   weight_decay=1e-3, eps=1e-8, nesterov=True)),
+    "lamb": _c(lambda: optzoo.lamb(0.01, b1=0.85, b2=0.99, eps=1e-5, weight_decay=0.01)),
+    "rprop": _c(lambda: optzoo.rprop(0.05, eta_minus=0.4, eta_plus=1.3, min_step_size=1e-5,
+                                     max_step_size=10.0), counters=False),
+    "asgd": _c(lambda: optzoo.asgd(0.05, lambd=1e-3, alpha=0.7, t0=5.0, weight_decay=1e-3)),
+    "adafactor": _c(lambda: optzoo.adafactor(0.02, beta2_decay=-0.7, eps2=1e-2,
+                                             clip_threshold=2.0, relative_step=False,
+                                             min_dim_size_to_factor=2)),
+    "sparse_adam": _c(lambda: optzoo.sparse_adam(0.02, b1=0.8, b2=0.99, eps=1e-6)),
+    "lion": _c(lambda: optzoo.lion(3e-3, b1=0.8, b2=0.95, weight_decay=0.01), counters=False),
+    "muon": _c(lambda: optzoo.muon(0.01, momentum=0.9, ns_steps=4, weight_decay=0.01)),
     # ------------------------------------------------------------ clipping, wrappers
     "clip_by_value": _c(lambda: optzoo.clip_by_value(0.5), stateless=True, counters=False),
     "clip_by_norm": _c(lambda: optzoo.clip_by_norm(0.7), stateless=True, counters=False),
@@ -95,11 +109,33 @@ ZOO: dict[str, Case] = {
                                                                eps_inside_max=False)),
     "transforms.scale_by_nadam": _c(lambda: T.scale_by_nadam(0.7, 0.98, 1e-6)),
     "transforms.scale_by_radam": _c(lambda: T.scale_by_radam(0.7, 0.98, 1e-6)),
+    "transforms.scale_by_ftrl": _c(lambda: T.scale_by_ftrl(0.05, -0.6, 0.2, 1e-3, 1e-3, 1e-3,
+                                                           0.1), counters=False),
+    "transforms.scale_by_adafactor": _c(lambda: T.scale_by_adafactor(0.02, -0.7,
+                                                                     min_dim_size_to_factor=2)),
+    "transforms.scale_by_asgd": _c(lambda: T.scale_by_asgd(0.05, 1e-3, 0.7, 5.0)),
+    "transforms.scale_by_lion": _c(lambda: T.scale_by_lion(0.8, 0.95), counters=False),
+    "transforms.scale_by_muon": _c(lambda: T.scale_by_muon(0.9, ns_steps=4)),
+    "transforms.scale_by_rprop": _c(lambda: T.scale_by_rprop(0.05, 0.4, 1.3), counters=False),
+    "transforms.scale_by_sparse_adam": _c(lambda: T.scale_by_sparse_adam(0.8, 0.99, 1e-6)),
+    "transforms.scale_by_trust_ratio": _c(lambda: T.scale_by_trust_ratio(0.5, 1e-8),
+                                          stateless=True, counters=False),
+    # ------------------------------------------------------------ schedules as transforms
+    "schedules.reduce_on_plateau": _c(
+        lambda: optax.chain(optzoo.adam(0.02), S.reduce_on_plateau(0.5, 2, cooldown=1)),
+        extra_args=("value",)),
 }
 
 
 # Every public schedule, with non-default arguments: name -> () -> (step -> lr).
-SCHEDULES: dict[str, Callable[[], Callable]] = {}
+def _schedules() -> dict[str, Callable[[], Callable]]:
+    from optzoo.schedules import registry
+
+    return {name: (lambda info=info: info.fn(**info.example_kwargs))
+            for name, info in registry.SCHEDULES.items()}
+
+
+SCHEDULES: dict[str, Callable[[], Callable]] = _schedules()
 
 
 def public_name(key: str) -> str:
