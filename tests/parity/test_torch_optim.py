@@ -57,6 +57,12 @@ def _loss_torch(p, x, y, sign=1.0):
     return sign * torch.mean((h @ p["w2"] + p.get("b2", 0.0) - y) ** 2)
 
 
+def _fast_jit(f):
+    """``jax.jit`` with XLA's backend optimisation off: these programs are tiny and
+    run 100 times, so compiling them is most of the cost."""
+    return jax.jit(f, compiler_options={"xla_backend_optimization_level": 0})
+
+
 def leaf_rel_err(actual: dict, expected: dict) -> float:
     worst = 0.0
     for k in expected:
@@ -83,7 +89,7 @@ def run_side_by_side(name: str, kwargs: dict, steps: int = STEPS, torch_kwargs=N
         state = tx.init(params)
         xj, yj = jnp.asarray(x), jnp.asarray(y)
 
-        @jax.jit
+        @_fast_jit
         def step(params, state):
             grads = jax.grad(_loss_jax)(params, xj, yj, sign)
             updates, state = tx.update(grads, state, params)
