@@ -74,9 +74,10 @@ def warmup(schedule, warmup_steps: int, init_value: float = 0.0) -> c.Schedule:
 def join(schedules: Sequence, boundaries: Sequence[int]) -> c.Schedule:
     r"""Schedules one after another, each counted from its own start::
 
-        lr(step) = schedules[0](step)                      for step < boundaries[0]
-                   schedules[i](step - boundaries[i-1])    for boundaries[i-1] <= step < boundaries[i]
-                   schedules[-1](step - boundaries[-1])    for step >= boundaries[-1]
+        lr(step) = schedules[0](step)                    for step < boundaries[0]
+                   schedules[i](step - boundaries[i-1])  for boundaries[i-1] <= step
+                                                         and step < boundaries[i]
+                   schedules[-1](step - boundaries[-1])  for step >= boundaries[-1]
 
     Args:
       schedules: ``len(boundaries) + 1`` schedules (or numbers).

@@ -183,7 +183,10 @@ def cosine_restarts(
         lr(step) = init_value * ((1 - alpha) * cosine + alpha)
 
     ``i`` is corrected by one where rounding of the logarithm would put ``x`` outside
-    ``[start_i, start_{i+1})``, so restarts fall exactly on their steps.
+    ``[start_i, start_{i+1})``, so restarts fall exactly on their steps, and ``frac`` is
+    computed from the step offset ``step - first_decay_steps * start_i`` (exact for
+    integer steps), which keeps float32 accurate near the end of a period where
+    ``1 + cos(pi * frac)`` is small (Keras' float32 loses up to ~1e-4 relative there).
 
     Args:
       init_value: >= 0.
@@ -209,20 +212,24 @@ def cosine_restarts(
     def schedule(step):
         s = c.as_step(step)
         dtype = c.float_dtype()
-        x = c.to_float(s) / first_decay_steps
+        sf = c.to_float(s)
+        # Positions are measured in steps (exact for integer steps and periods), not as
+        # the fraction step / first_decay_steps, whose rounding near a period's end
+        # would be amplified by 1 + cos(pi * frac) ~ 0.
         if v.concrete_float(t_mul) == 1.0:
             i = c.floor_div(s, first_decay_steps)
-            frac = x - i
+            frac = (sf - i * first_decay_steps) / first_decay_steps
         else:
             tm = jnp.asarray(t_mul, dtype)
+            x = sf / first_decay_steps
             i = jnp.floor(jnp.log1p(x * (tm - 1.0)) / jnp.log(tm))
 
-            def start(k):
-                return (jnp.power(tm, k) - 1.0) / (tm - 1.0)
+            def start(k):  # first step of period k
+                return first_decay_steps * ((jnp.power(tm, k) - 1.0) / (tm - 1.0))
 
-            i = jnp.where(x < start(i), i - 1.0, i)
-            i = jnp.where(x >= start(i + 1.0), i + 1.0, i)
-            frac = (x - start(i)) / jnp.power(tm, i)
+            i = jnp.where(sf < start(i), i - 1.0, i)
+            i = jnp.where(sf >= start(i + 1.0), i + 1.0, i)
+            frac = (sf - start(i)) / (first_decay_steps * jnp.power(tm, i))
         frac = jnp.clip(frac, 0.0, 1.0)
         cosine = jnp.power(jnp.asarray(m_mul, dtype), i) * 0.5 * (1.0 + jnp.cos(math.pi * frac))
         return init_value * ((1.0 - alpha) * cosine + alpha)

@@ -305,7 +305,8 @@ def polynomial_decay(
 def linear(init_value: float, end_value: float, transition_steps: int) -> c.Schedule:
     r"""Linear interpolation, then constant::
 
-        lr(step) = init_value + (end_value - init_value) * min(step, transition_steps) / transition_steps
+        frac     = min(step, transition_steps) / transition_steps
+        lr(step) = init_value * (1 - frac) + end_value * frac
 
     Args:
       init_value: the value at step 0, >= 0.
@@ -325,6 +326,7 @@ def linear(init_value: float, end_value: float, transition_steps: int) -> c.Sche
     def schedule(step):
         s = c.as_step(step)
         frac = jnp.minimum(c.to_float(s), transition_steps) / transition_steps
-        return init_value + (end_value - init_value) * frac
+        # Weighted form: exactly init_value at 0 and end_value from transition_steps on.
+        return init_value * (1.0 - frac) + end_value * frac
 
     return schedule
