@@ -553,8 +553,9 @@ def Adafactor(
     ``RMS(w)`` reads the weights after Keras's decoupled ``weight_decay``.
     ``relative_step`` is accepted and has no effect, exactly as in Keras 3, which
     caps the step at ``1 / sqrt(t)`` either way. PyTorch's ``Adafactor`` clamps
-    ``eps`` instead of adding it, has no update clipping and defaults to ``lr =
-    0.01``; optax factors the two largest axes only when they are >= 128. Built on
+    ``eps`` instead of adding it (``eps = (None, 1e-3)``, clipping ``d = 1``) and
+    defaults to ``lr = 0.01``; optax factors the two largest axes only when they
+    are >= 128. Built on
     ``scale_by_adafactor(relative_step=True, multiply_by_parameter_scale=True)``,
     whose output is the whole update (learning rate included).
     """
