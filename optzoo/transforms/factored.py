@@ -41,10 +41,6 @@ def _factored_axes(shape, factor_dims, min_dim_size_to_factor):
     return axes
 
 
-def _rms(x):
-    return jnp.sqrt(jnp.mean(jnp.square(x)))
-
-
 def scale_by_adafactor(
     learning_rate=1e-2,
     beta2_decay: float = -0.8,
@@ -59,6 +55,7 @@ def scale_by_adafactor(
     factor_dims: str = "last_two",
     min_dim_size_to_factor: int = 0,
     decay_before_scale: bool = False,
+    mean_dtype=None,
 ) -> optax.GradientTransformation:
     r"""Adafactor (Shazeer and Stern, 2018, Algorithms 4 and 5 with update clipping).
 
@@ -105,6 +102,8 @@ def scale_by_adafactor(
       (Keras caps it at ``1 / sqrt(t)`` whatever ``relative_step`` says, so use
       ``relative_step=True``); its ``weight_decay`` is applied before the step,
       so the parameter scale sees the decayed params: ``decay_before_scale=True``.
+      Keras 3.15 on JAX accumulates every mean in float32, even for float64
+      variables: ``mean_dtype=jnp.float32`` reproduces that.
     * optax ``adafactor(learning_rate, min_dim_size_to_factor, decay_rate)``:
       ``relative_step=False, beta2_decay=-decay_rate, factor_dims="largest_two",
       min_dim_size_to_factor=...`` (optax's default 128). optax evaluates
@@ -123,6 +122,8 @@ def scale_by_adafactor(
       factor_dims: ``"last_two"`` (PyTorch, Keras) or ``"largest_two"`` (optax).
       min_dim_size_to_factor: factor only when both axes have at least this size.
       decay_before_scale: take ``RMS(params)`` after the decay (Keras).
+      mean_dtype: dtype in which means (row/column statistics, RMS) are
+        accumulated; default the leaf's dtype.
     """
     fn = "scale_by_adafactor"
     v.check_learning_rate(fn, learning_rate)
@@ -141,6 +142,12 @@ def scale_by_adafactor(
     v.check_bool(fn, "decay_before_scale", decay_before_scale)
     if eps1 is None and eps1_mode == "add":
         raise ValueError(f"{v._owner(fn)}: eps1 must be a number when eps1_mode='add', got None")
+
+    def mean(x, axis=None, keepdims=False):
+        return jnp.mean(x, axis=axis, keepdims=keepdims, dtype=mean_dtype).astype(x.dtype)
+
+    def rms(x):
+        return jnp.sqrt(mean(jnp.square(x)))
 
     def axes_of(p):
         return _factored_axes(jnp.shape(p), factor_dims, min_dim_size_to_factor)
@@ -181,9 +188,9 @@ def scale_by_adafactor(
             ax = axes_of(p)
             if ax is not None:
                 r_ax, c_ax = ax
-                v_row = v_row + one_minus_beta2 * (jnp.mean(sq, axis=c_ax) - v_row)
-                v_col = v_col + one_minus_beta2 * (jnp.mean(sq, axis=r_ax) - v_col)
-                row_mean = jnp.mean(v_row, axis=r_ax, keepdims=True)
+                v_row = v_row + one_minus_beta2 * (mean(sq, axis=c_ax) - v_row)
+                v_col = v_col + one_minus_beta2 * (mean(sq, axis=r_ax) - v_col)
+                row_mean = mean(v_row, axis=r_ax, keepdims=True)
                 if eps1_mode == "clamp":
                     row_mean = jnp.maximum(row_mean, e1)
                 v_hat = (
@@ -197,9 +204,9 @@ def scale_by_adafactor(
                 v_hat = jnp.maximum(v_hat, e1 * e1)
             u = g / jnp.sqrt(v_hat)
             if clip_threshold is not None:
-                u = u / jnp.maximum(1.0, _rms(u) / clip_threshold)
+                u = u / jnp.maximum(1.0, rms(u) / clip_threshold)
             decayed = p * (1.0 - lr_t * weight_decay) if decay_before_scale else p
-            alpha = jnp.maximum(eps2, _rms(decayed)) * rho if multiply_by_parameter_scale else rho
+            alpha = jnp.maximum(eps2, rms(decayed)) * rho if multiply_by_parameter_scale else rho
             out = alpha * u
             if v.concrete_float(weight_decay) != 0.0:
                 out = out + lr_t * weight_decay * p

@@ -37,7 +37,9 @@ def newton_schulz(
     r"""Approximate the orthogonal factor ``U V^T`` of a matrix ``x = U S V^T``.
 
     Works on ``X = x^T`` when ``x`` has more rows than columns (so ``X X^T`` is
-    the smaller Gram matrix), in ``ns_dtype`` (default: ``x``'s dtype)::
+    the smaller Gram matrix), in ``ns_dtype`` (default: ``x``'s dtype; each
+    line below is accumulated in at least float32 and rounded once to
+    ``ns_dtype``, as PyTorch's ``addmm`` does in bfloat16)::
 
         X_0     = X / max(||X||_F, eps)
         A_k     = X_k X_k^T
@@ -49,17 +51,26 @@ def newton_schulz(
     """
     a, b, c = ns_coefficients
     out_dtype = x.dtype
-    x = x.astype(ns_dtype or x.dtype)
+    low = jnp.dtype(ns_dtype or x.dtype)
+    wide = jnp.promote_types(low, jnp.float32)
+    if low == wide:
+        rnd = lambda y: y  # noqa: E731
+    else:
+        # Round to the iteration dtype once per line, as a fused multiply-add in
+        # that dtype does (PyTorch's bfloat16 addmm). reduce_precision, unlike a
+        # pair of casts, survives XLA's removal of redundant conversions under jit.
+        info = jnp.finfo(low)
+        rnd = lambda y: jax.lax.reduce_precision(y, info.nexp, info.nmant)  # noqa: E731
+    x = x.astype(low).astype(wide)
     tall = x.shape[0] > x.shape[1]
     if tall:
         x = x.T
-    wide = jnp.promote_types(x.dtype, jnp.float32)  # accumulate the norm in >= float32
-    norm = jnp.sqrt(jnp.sum(jnp.square(x.astype(wide)))).astype(x.dtype)
-    x = x / jnp.maximum(norm, eps)
+    norm = rnd(jnp.sqrt(jnp.sum(jnp.square(x))))
+    x = rnd(x / jnp.maximum(norm, rnd(jnp.asarray(eps, wide))))
     for _ in range(ns_steps):
-        gram = x @ x.T
-        poly = b * gram + c * (gram @ gram)
-        x = a * x + poly @ x
+        gram = rnd(x @ x.T)
+        poly = rnd(b * gram + c * (gram @ gram))
+        x = rnd(a * x + poly @ x)
     if tall:
         x = x.T
     return x.astype(out_dtype)
