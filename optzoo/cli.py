@@ -221,6 +221,8 @@ def cmd_schedule(args) -> int:
     for n in names:
         if n not in registry:
             raise UsageError(f"unknown schedule {n!r}; choose from: {_choices(registry)}")
+    if overrides and len(names) == 1:
+        build_schedule(names[0], overrides)  # unknown keys: one-line error with the valid ones
     if overrides and len(names) > 1:
         accepted = {k for n in names for k in inspect.signature(registry[n].fn).parameters}
         for key in overrides:
@@ -369,7 +371,7 @@ def _race_digits(names, lrs, steps, seed, shape, progress):
     from optzoo.train import make_train_step
 
     data = digits.load_digits()
-    apply, params0 = digits.functional_mlp(digits.MLP(rngs=nnx.Rngs(seed)))
+    apply, params0 = digits.numpy_mlp((64,), seed)
     x_tr, y_tr = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
     x_te, y_te = jnp.asarray(data.x_test), jnp.asarray(data.y_test)
     rng = np.random.default_rng(seed)
@@ -508,7 +510,7 @@ def _colors(n):
     return [cmap(i % cmap.N) for i in range(n)]
 
 
-def _plot_losses(results, problem, steps, out: Path, title: str) -> None:
+def _plot_losses(results, problem, steps, out: Path, title: str, n_test: int = 0) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -532,11 +534,12 @@ def _plot_losses(results, problem, steps, out: Path, title: str) -> None:
     finite = np.concatenate([r.losses[np.isfinite(r.losses)] for r in results] or [np.zeros(1)])
     if problem != "saddle" and finite.size:
         lo = max(float(np.min(finite[finite > 0])) if np.any(finite > 0) else 1e-12, 1e-12)
-        ax.set_ylim(lo / 2, float(np.max(finite)) * 2)
+        ax.set_ylim(min(lo, target) / 2, float(np.max(finite)) * 2)
     else:
         ax.set_ylim(max(float(np.min(finite)), -1e3), float(np.max(finite)) + 1)
     ax.axhline(target, color="0.4", ls=":", lw=1)
-    ax.text(1, target, f" target {target:g}", va="bottom", fontsize=8, color="0.3")
+    ax.text(0.005, target, f" target {target:g}", va="bottom", fontsize=8, color="0.3",
+            transform=ax.get_yaxis_transform(), clip_on=True)
     ax.set_xlabel("step")
     ax.set_ylabel("training loss (mini-batch, smoothed)" if problem == "digits" else "f(x)")
     ax.set_title(title, loc="left", fontweight="bold", fontsize=11)
@@ -551,7 +554,7 @@ def _plot_losses(results, problem, steps, out: Path, title: str) -> None:
         low = min(accs)
         bx.set_xlim(max(0.0, low - 10), 100.5)
         bx.set_xlabel("test accuracy after the race (%)")
-        bx.set_title("held-out test split (360 images)", loc="left", fontsize=10)
+        bx.set_title(f"held-out test split ({n_test} images)", loc="left", fontsize=10)
         bx.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     fig.savefig(out / "loss_curves.png")
@@ -692,12 +695,15 @@ def cmd_race(args) -> int:
         table.add_row(*r.values())
     console.print(table)
     if problem == "digits":
-        caption = (f"{title}. Digits: 1437 training / 360 test images, MLP 64-64-10 (ReLU), batch "
+        from optzoo.problems import digits
+
+        data = digits.load_digits()
+        caption = (f"{title}. Digits: {len(data.x_train)} training / {len(data.x_test)} test images, MLP 64-64-10 (ReLU), batch "
                    f"{DIGITS_BATCH}; final loss is the full training-set cross-entropy.")
     else:
         caption = f"{title}. Full-batch gradient from the customary start."
     _write_tables(rows, out, caption)
-    _plot_losses(results, problem, steps, out, title)
+    _plot_losses(results, problem, steps, out, title, len(data.x_test) if problem == "digits" else 0)
     files = ["results.md", "results.csv", "loss_curves.png"]
     if problem != "digits":
         _plot_trajectories(results, problem, out)

@@ -21,9 +21,10 @@ __all__ = [
     "digits_loss",
     "digits_accuracy",
     "functional_mlp",
+    "numpy_mlp",
 ]
 
-_DIGITS = {"DigitsData", "MLP", "load_digits", "digits_loss", "digits_accuracy", "functional_mlp"}
+_DIGITS = {"DigitsData", "MLP", "load_digits", "digits_loss", "digits_accuracy", "functional_mlp", "numpy_mlp"}
 
 
 def __getattr__(name):
