@@ -66,7 +66,10 @@ __all__ = [
 
 
 def _is_zero(x) -> bool:
-    return v.concrete_float(x) == 0.0
+    """True only for a plain Python zero. An array (what ``optax.inject_hyperparams``
+    passes, concrete at ``init`` and traced at ``update``) keeps its block, so the
+    chain has the same structure in both calls."""
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and x == 0
 
 
 def _front(fn: str, maximize, weight_decay, coupled: bool = True) -> list:

@@ -28,10 +28,12 @@ NAMES = ("w1", "b1", "w2", "b2")
 def torch_float64():
     """torch keeps scalar state (NAdam's ``mu_product``, step counts) in the default
     dtype; float64 on both sides means that one too."""
-    previous = torch.get_default_dtype()
+    previous, threads = torch.get_default_dtype(), torch.get_num_threads()
     torch.set_default_dtype(torch.float64)
+    torch.set_num_threads(1)  # these tensors are tiny; more threads only contend
     yield
     torch.set_default_dtype(previous)
+    torch.set_num_threads(threads)
 
 
 def _problem(seed=0):

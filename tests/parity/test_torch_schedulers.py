@@ -226,3 +226,26 @@ def test_invalid_arguments():
         ozs.SequentialLR([ozs.StepLR(0.1, 3)], [4])
     with pytest.raises(ValueError, match="last_epoch must be -1"):
         ozs.ExponentialLR(0.1, 0.9, last_epoch=5)
+
+
+def test_momentum_and_plateau_through_inject_hyperparams():
+    """The porting guide's recipes: momentum cycling and ReduceLROnPlateau feed the
+    optimizer through ``optax.inject_hyperparams``."""
+    import optax
+
+    import optzoo.pytorch as ozt
+
+    sched = ozs.OneCycleLR(0.1, total_steps=20)
+    tx = optax.inject_hyperparams(ozt.SGD)(lr=sched, momentum=sched.momentum)
+    params = {"w": jnp.ones(3)}
+    state = tx.init(params)
+    _, state = jax.jit(tx.update)({"w": jnp.ones(3)}, state, params)
+    np.testing.assert_allclose(state.hyperparams["momentum"], float(sched.momentum(0)), rtol=1e-6)
+
+    plateau = ozs.ReduceLROnPlateau(lr=0.1, patience=0)
+    tx = optax.inject_hyperparams(ozt.SGD)(lr=0.1, momentum=0.9)
+    state = tx.init(params)
+    pstate = plateau.step(plateau.step(plateau.init(), 1.0), 2.0)
+    state.hyperparams["lr"] = pstate.lr
+    upd, _ = jax.jit(tx.update)({"w": jnp.ones(3)}, state, params)
+    np.testing.assert_allclose(upd["w"], -0.01 * np.ones(3), rtol=1e-6)
