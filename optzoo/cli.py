@@ -14,8 +14,10 @@
 exits with status 2.
 
 Race defaults (learning rates per problem and optimizer) are in ``RACE_LEARNING_RATES``;
-they were chosen once by a coarse sweep on each problem so that every optimizer
-gets a fair, stable rate, not tuned to make any one of them win.
+they were chosen once by a sweep over three rates a factor of 3 apart per optimizer
+and problem (the best final loss that does not diverge; on the saddle, a rate that
+escapes while the path stays on the plot). AdaDelta keeps the paper's rate 1.0
+on the digits.
 """
 
 from __future__ import annotations
@@ -47,22 +49,22 @@ RACE_LEARNING_RATES: dict[str, dict[str, float]] = {
         "*": 3e-3,
     },
     "rosenbrock": {
-        "sgd": 1e-3, "momentum": 5e-4, "nag": 5e-4, "adagrad": 0.3, "adadelta": 1.0,
-        "rmsprop": 0.01, "adam": 0.05, "adamax": 0.05, "nadam": 0.05, "amsgrad": 0.05,
+        "sgd": 1e-3, "momentum": 1.5e-3, "nag": 5e-4, "adagrad": 0.9, "adadelta": 0.3,
+        "rmsprop": 3e-3, "adam": 0.05, "adamax": 0.15, "nadam": 0.015, "amsgrad": 0.05,
         "*": 0.01,
     },
     "beale": {
-        "sgd": 0.01, "momentum": 0.005, "nag": 0.005, "adagrad": 0.3, "adadelta": 1.0,
-        "rmsprop": 0.01, "adam": 0.05, "adamax": 0.05, "nadam": 0.05, "amsgrad": 0.05,
+        "sgd": 0.03, "momentum": 5e-3, "nag": 5e-3, "adagrad": 0.3, "adadelta": 1.0,
+        "rmsprop": 3e-3, "adam": 0.05, "adamax": 0.15, "nadam": 0.05, "amsgrad": 0.05,
         "*": 0.01,
     },
     "quadratic": {
-        "sgd": 0.015, "momentum": 0.01, "nag": 0.01, "adagrad": 0.3, "adadelta": 1.0,
+        "sgd": 0.015, "momentum": 0.01, "nag": 0.01, "adagrad": 0.3, "adadelta": 3.0,
         "rmsprop": 0.01, "adam": 0.05, "adamax": 0.05, "nadam": 0.05, "amsgrad": 0.05,
         "*": 0.01,
     },
     "saddle": {
-        "sgd": 0.05, "momentum": 0.01, "nag": 0.01, "adagrad": 0.1, "adadelta": 1.0,
+        "sgd": 0.03, "momentum": 3e-3, "nag": 3e-3, "adagrad": 0.1, "adadelta": 0.3,
         "rmsprop": 0.01, "adam": 0.01, "adamax": 0.01, "nadam": 0.01, "amsgrad": 0.01,
         "*": 0.01,
     },
@@ -486,7 +488,7 @@ def _table_rows(results, problem):
         row[f"steps to loss ≤ {RACE_TARGETS[problem]:g}"] = (
             str(r.steps_to_target) if r.steps_to_target is not None else "not reached"
         )
-        row["ms / step"] = f"{r.ms_per_step:.3f}"
+        row["ms / step"] = f"{r.ms_per_step:.3g}"
         row["compile s"] = f"{r.compile_s:.2f}"
         rows.append(row)
     return rows
