@@ -48,12 +48,13 @@ def _grads(params, steps=STEPS, seed=1, zero_rows=False):
     out = []
     for _ in range(steps):
         g = {k: rng.normal(size=np.shape(p)) for k, p in params.items()}
-        g["s"] = np.float64(g["s"])
+        if "s" in g:
+            g["s"] = np.float64(g["s"])
         if zero_rows:  # some rows (and entries) with no gradient at all
-            for k in ("w", "tall", "k", "b"):
+            for k in [k for k in ("w", "tall", "k", "b") if k in params]:
                 rows = rng.random(np.shape(params[k])[0]) < 0.4
                 g[k][rows] = 0.0
-            if rng.random() < 0.3:
+            if "s" in params and rng.random() < 0.3:
                 g["s"] = np.float64(0.0)
         out.append(g)
     return out
@@ -637,7 +638,8 @@ ALL = {
 @pytest.mark.parametrize("name", sorted(ALL) + ["rprop"])
 def test_jit_equals_no_jit(name):
     make = (lambda lr: optzoo.rprop(lr)) if name == "rprop" else ALL[name]
-    params = _params()
+    full = _params()
+    params = {"w": full["w"], "b": full["b"]}  # few shapes: eager mode compiles per shape
     grads = _grads(params, steps=3, zero_rows=True)
     with x64():
         a, _ = _run(make(0.05), params, grads, jit=True)
@@ -645,22 +647,19 @@ def test_jit_equals_no_jit(name):
     assert max_rel_err(a, b, floor=FLOOR) <= 1e-12
 
 
+# A schedule where the learning rate enters inside the block (lars: inside the
+# momentum; asgd: inside eta; adafactor: capped by the relative step) and one where
+# it is the final scale (lion; lamb, sparse_adam and muon chain the same scale, and
+# the convergence tests run them with cosine schedules).
 SCHEDULE_REFS = {
     "lars": (lambda lr: optzoo.lars(lr, momentum=0.8, trust_coefficient=0.02, weight_decay=1e-2),
              lambda lr, p, g: ref_lars(p, g, lr, 0.8, 0.02, 1e-2, 0.0, False)),
-    "lamb": (lambda lr: optzoo.lamb(lr, weight_decay=0.05),
-             lambda lr, p, g: ref_lamb(p, g, lr, 0.9, 0.999, 1e-6, 0.05)),
     "asgd": (lambda lr: optzoo.asgd(lr, lambd=1e-2, t0=5),
              lambda lr, p, g: ref_asgd(p, g, lr, 1e-2, 0.75, 5, 0.0)[0]),
     "adafactor": (lambda lr: optzoo.adafactor(lr, weight_decay=1e-2),
                   lambda lr, p, g: ref_adafactor(p, g, lr, -0.8, 1e-30, 1e-3, 1.0, 1e-2)),
-    "sparse_adam": (lambda lr: optzoo.sparse_adam(lr),
-                    lambda lr, p, g: ref_sparse_adam(p, g, lr, 0.9, 0.999, 1e-8)[0]),
     "lion": (lambda lr: optzoo.lion(lr, weight_decay=0.1),
              lambda lr, p, g: ref_lion(p, g, lr, 0.9, 0.99, 0.1)),
-    "muon": (lambda lr: optzoo.muon(lr, weight_decay=0.1),
-             lambda lr, p, g: ref_muon(p, g, lr, 0.95, True, (3.4445, -4.7750, 2.0315), 5, 1e-7,
-                                       "original", 0.1, 0.999, 1e-8)),
 }
 
 
