@@ -616,7 +616,8 @@ def sparse_adam(
     On touched rows, Adam (Kingma and Ba, 2015) with the global step ``t``::
 
         mu_t = b1 mu_{t-1} + (1 - b1) g_t,     nu_t = b2 nu_{t-1} + (1 - b2) g_t^2
-        params_t = params_{t-1} - learning_rate * (mu_t / (1 - b1^t)) / (sqrt(nu_t / (1 - b2^t) + eps_root) + eps)
+        params_t = params_{t-1}
+                   - learning_rate * (mu_t / (1 - b1^t)) / (sqrt(nu_t / (1 - b2^t) + eps_root) + eps)
 
     Untouched rows: ``params_t = params_{t-1}``, ``mu_t = mu_{t-1}``,
     ``nu_t = nu_{t-1}`` bit for bit. Defaults are Adam's. ``eps_hat=True``

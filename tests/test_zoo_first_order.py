@@ -186,7 +186,8 @@ def ref_adafactor(params, grads, lr, decay, eps1, eps2, d, wd, relative=True, cl
     lr = _lr_fn(lr)
     p = {k: np.array(v, dtype=float) for k, v in params.items()}
     row = {k: np.zeros(np.shape(v)[:-1]) for k, v in p.items() if np.ndim(v) >= 2}
-    col = {k: np.zeros(np.shape(v)[:-2] + np.shape(v)[-1:]) for k, v in p.items() if np.ndim(v) >= 2}
+    col = {k: np.zeros(np.shape(v)[:-2] + np.shape(v)[-1:])
+           for k, v in p.items() if np.ndim(v) >= 2}
     full = {k: np.zeros_like(v) for k, v in p.items() if np.ndim(v) < 2}
     hist = []
     for i, g in enumerate(grads):
@@ -240,7 +241,8 @@ def ref_sparse_adam(params, grads, lr, b1, b2, eps, eps_hat=False):
                     mh, vh = m[k][r] / (1 - b1**t), s[k][r] / (1 - b2**t)
                     p[k][r] = p[k][r] - lr(i) * mh / (np.sqrt(vh) + eps)
         hist.append({k: np.array(v) for k, v in p.items()})
-        states.append(({k: np.array(v) for k, v in m.items()}, {k: np.array(v) for k, v in s.items()}))
+        states.append(({k: np.array(v) for k, v in m.items()},
+                       {k: np.array(v) for k, v in s.items()}))
     return hist, states
 
 
@@ -590,15 +592,18 @@ CONVERGENCE = [
     ("muon", lambda: optzoo.muon(optax.cosine_decay_schedule(0.1, 1000)), "quadratic", 1000, 1e-6),
     ("lars", lambda: optzoo.lars(3e-3, momentum=0.9, trust_coefficient=1.0, weight_decay=0.0,
                                  trust_ratio_mask=True), "rosenbrock", 3000, 1e-3),
-    ("lamb", lambda: optzoo.lamb(optax.cosine_decay_schedule(0.02, 3000)), "rosenbrock", 3000, 1e-3),
+    ("lamb", lambda: optzoo.lamb(optax.cosine_decay_schedule(0.02, 3000)),
+     "rosenbrock", 3000, 1e-3),
     ("rprop", lambda: optzoo.rprop(0.01), "rosenbrock", 3000, 1e-4),
     ("asgd", lambda: optzoo.asgd(1.9e-3, lambd=0.0), "rosenbrock", 5000, 1e-3),
     ("adafactor", lambda: optzoo.adafactor(optax.cosine_decay_schedule(0.05, 5000),
                                            relative_step=False), "rosenbrock", 5000, 1e-3),
     ("sparse_adam", lambda: optzoo.sparse_adam(optax.cosine_decay_schedule(0.05, 3000)),
      "rosenbrock", 3000, 1e-3),
-    ("lion", lambda: optzoo.lion(optax.cosine_decay_schedule(0.01, 3000)), "rosenbrock", 3000, 1e-3),
-    ("muon", lambda: optzoo.muon(optax.cosine_decay_schedule(0.05, 3000)), "rosenbrock", 3000, 1e-3),
+    ("lion", lambda: optzoo.lion(optax.cosine_decay_schedule(0.01, 3000)),
+     "rosenbrock", 3000, 1e-3),
+    ("muon", lambda: optzoo.muon(optax.cosine_decay_schedule(0.05, 3000)),
+     "rosenbrock", 3000, 1e-3),
 ]
 
 
@@ -688,6 +693,19 @@ def test_inject_hyperparams_and_float32_defaults(name):
     assert all(bool(jnp.all(jnp.isfinite(x))) for x in jax.tree.leaves(u))
 
 
+def test_adafactor_state_is_factored():
+    params = {"w": jnp.zeros((64, 32)), "k": jnp.zeros((3, 8, 16)), "b": jnp.zeros(32)}
+    state = optzoo.adafactor().init(params)[0]
+    assert state.v_row["w"].shape == (64,) and state.v_col["w"].shape == (32,)
+    assert state.v["w"].shape == ()
+    assert state.v_row["k"].shape == (3, 8) and state.v_col["k"].shape == (3, 16)
+    assert state.v["b"].shape == (32,)
+    optax_like = optzoo.transforms.scale_by_adafactor(factor_dims="largest_two",
+                                                      min_dim_size_to_factor=10).init(params)
+    assert optax_like.v_row["k"].shape == ()  # 8 < 10: not factored
+    assert optax_like.v["k"].shape == (3, 8, 16)
+
+
 def test_muon_ns_in_bfloat16_is_close_to_float32():
     rng = np.random.default_rng(0)
     m = jnp.asarray(rng.normal(size=(6, 4)), jnp.float32)
@@ -723,7 +741,8 @@ def test_structure_mismatch_names_both_structures():
 # ------------------------------------------------------------------ invalid hyperparameters
 
 INVALID = [
-    (optzoo.lars, dict(learning_rate=0.1, momentum=1.5), "lars: momentum must be in [0, 1], got 1.5"),
+    (optzoo.lars, dict(learning_rate=0.1, momentum=1.5),
+     "lars: momentum must be in [0, 1], got 1.5"),
     (optzoo.lars, dict(learning_rate=0.1, trust_coefficient=0.0),
      "lars: trust_coefficient must be in (0, inf), got 0.0"),
     (optzoo.lars, dict(learning_rate=-1.0), "lars: learning_rate must be in [0, inf), got -1.0"),
@@ -741,8 +760,12 @@ INVALID = [
     (optzoo.asgd, dict(lambd=-1.0), "asgd: lambd must be in [0, inf), got -1.0"),
     (optzoo.asgd, dict(alpha=-0.5), "asgd: alpha must be in [0, inf), got -0.5"),
     (optzoo.asgd, dict(t0=-1), "asgd: t0 must be in [0, inf), got -1"),
-    (optzoo.adafactor, dict(beta2_decay=0.5), "adafactor: beta2_decay must be in (-inf, 0], got 0.5"),
-    (optzoo.adafactor, dict(clip_threshold=0.5), "adafactor: clip_threshold must be in [1, inf), got 0.5"),
+    (optzoo.adafactor, dict(beta2_decay=0.5),
+     "adafactor: beta2_decay must be in (-inf, 0], got 0.5"),
+    (optzoo.adafactor, dict(clip_threshold=0.5),
+     "adafactor: clip_threshold must be in [1, inf), got 0.5"),
+    (optzoo.transforms.scale_by_adafactor, dict(eps1=None),
+     "scale_by_adafactor: eps1 must be a number when eps1_mode='add', got None"),
     (optzoo.adafactor, dict(eps2=-1.0), "adafactor: eps2 must be in [0, inf), got -1.0"),
     (optzoo.adafactor, dict(factor_dims="all"),
      "adafactor: factor_dims must be one of 'last_two', 'largest_two', got 'all'"),
@@ -757,7 +780,8 @@ INVALID = [
     (optzoo.muon, dict(ns_steps=2.5), "muon: ns_steps must be an integer in [0, 99], got 2.5"),
     (optzoo.muon, dict(adjust_lr_fn="fast"),
      "muon: adjust_lr_fn must be one of 'original', 'match_rms_adamw', 'none', got 'fast'"),
-    (optzoo.muon, dict(fallback="sgd"), "muon: fallback must be one of 'adam', 'momentum', got 'sgd'"),
+    (optzoo.muon, dict(fallback="sgd"),
+     "muon: fallback must be one of 'adam', 'momentum', got 'sgd'"),
     (optzoo.muon, dict(ns_coefficients=(1.0, 2.0)),
      "muon: ns_coefficients must be a tuple of three numbers, got (1.0, 2.0)"),
 ]
