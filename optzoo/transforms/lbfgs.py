@@ -1,0 +1,204 @@
+"""L-BFGS: the two-loop recursion over a ring buffer of curvature pairs, and the
+``lbfgs`` optimizer that chains it with a line search."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from optzoo import _validate as v
+
+
+class LbfgsState(NamedTuple):
+    """State of :func:`scale_by_lbfgs`.
+
+    ``s_mem[i]`` / ``y_mem[i]`` (leaves stacked on a leading ``memory_size`` axis) are
+    the parameter and gradient differences of pair ``i`` of a ring buffer whose
+    newest entry sits at ``(count - 2) % memory_size``; ``rho_mem[i] = 1 / (y_i . s_i)``,
+    0 for empty slots and for pairs without positive curvature.
+    """
+
+    count: jax.Array  # int32, saturating
+    params: optax.Params  # params seen at the previous update
+    grads: optax.Updates  # gradient seen at the previous update
+    s_mem: optax.Updates
+    y_mem: optax.Updates
+    rho_mem: jax.Array  # (memory_size,)
+    gamma: jax.Array  # scale of the initial inverse Hessian H0 = gamma I
+
+
+def _vdot(a, b):
+    return sum(jnp.vdot(x, y).real for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+
+
+def scale_by_lbfgs(memory_size: int = 10, scale_init_precond: bool = True) -> optax.GradientTransformation:
+    r"""The L-BFGS direction ``H_k g_k`` (Nocedal, 1980; Liu and Nocedal, 1989).
+
+    At update ``k`` with gradient ``g_k`` and params ``x_k``, first the newest pair
+    enters a ring buffer of ``memory_size`` pairs (not at ``k = 0``)::
+
+        s = x_k - x_{k-1};   y = g_k - g_{k-1};   rho = 1 / (y . s)   if y . s > 0 else 0
+        gamma = (s . y) / (y . y)                 (newest pair with y . s > 0)
+        gamma = min(1, 1 / ||g_0||)               (k = 0, as optax)
+
+    then the two-loop recursion (Nocedal and Wright, Algorithm 7.4) gives the output::
+
+        q = g_k
+        for i newest .. oldest:  a_i = rho_i s_i . q;   q = q - a_i y_i
+        r = gamma q               (gamma = 1 when scale_init_precond is False)
+        for i oldest .. newest:  b_i = rho_i y_i . r;   r = r + (a_i - b_i) s_i
+        out = r
+
+    A pair with ``y . s <= 0`` (possible without a Wolfe line search) is kept with
+    ``rho = 0``, i.e. skipped, so ``H`` stays positive definite; optax uses it
+    anyway. Otherwise this equals ``optax.scale_by_lbfgs``. Memory: ``2 * memory_size + 2``
+    copies of the params.
+
+    Args:
+      memory_size: number of pairs kept (optax's default 10).
+      scale_init_precond: use ``gamma`` above rather than ``H0 = I``.
+    """
+    fn = "scale_by_lbfgs"
+    v.check_int(fn, "memory_size", memory_size, 1)
+    v.check_bool(fn, "scale_init_precond", scale_init_precond)
+    m = memory_size
+
+    def init_fn(params):
+        stacked = jax.tree.map(lambda p: jnp.zeros((m,) + p.shape, p.dtype), params)
+        dt = jnp.result_type(*[p.dtype for p in jax.tree.leaves(params)] or [jnp.float32])
+        dt = jnp.finfo(dt).dtype if jnp.issubdtype(dt, jnp.inexact) else jnp.float32
+        return LbfgsState(
+            count=jnp.zeros([], jnp.int32),
+            params=optax.tree.zeros_like(params),
+            grads=optax.tree.zeros_like(params),
+            s_mem=stacked,
+            y_mem=stacked,
+            rho_mem=jnp.zeros(m, jnp.real(jnp.zeros([], dt)).dtype),
+            gamma=jnp.ones([], jnp.real(jnp.zeros([], dt)).dtype),
+        )
+
+    def update_fn(updates, state, params=None):
+        if params is None:
+            raise ValueError(f"{fn}: update needs params")
+        v.check_tree_match(fn, updates, state.grads)
+        started = state.count > 0
+        slot = (state.count - 1) % m  # where the newest pair goes
+        s = optax.tree.sub(params, state.params)
+        y = optax.tree.sub(updates, state.grads)
+        ys = _vdot(y, s)
+        good = started & (ys > 0)
+        rho = jnp.where(good, 1.0 / jnp.where(good, ys, 1.0), 0.0).astype(state.rho_mem.dtype)
+        s_mem = jax.tree.map(
+            lambda mem, x: jnp.where(started, mem.at[slot].set(x.astype(mem.dtype)), mem), state.s_mem, s
+        )
+        y_mem = jax.tree.map(
+            lambda mem, x: jnp.where(started, mem.at[slot].set(x.astype(mem.dtype)), mem), state.y_mem, y
+        )
+        rho_mem = jnp.where(started, state.rho_mem.at[slot].set(rho), state.rho_mem)
+        if scale_init_precond:
+            yy = _vdot(y, y)
+            first = jnp.minimum(1.0, 1.0 / jnp.sqrt(_vdot(updates, updates)))
+            gamma = jnp.where(good & (yy > 0), ys / jnp.where(yy > 0, yy, 1.0), state.gamma)
+            gamma = jnp.where(started, gamma, first).astype(state.gamma.dtype)
+        else:
+            gamma = state.gamma
+
+        # order of the ring: newest is `slot` (after the first update), oldest is slot + 1
+        newest = jnp.where(started, slot, m - 1)
+
+        def pair(mem, i):
+            return jax.tree.map(lambda x: x[i], mem)
+
+        def back(j, carry):
+            q, alphas = carry
+            i = (newest - j) % m
+            a = rho_mem[i] * _vdot(pair(s_mem, i), q)
+            q = jax.tree.map(lambda qq, yy_: qq - (a * yy_).astype(qq.dtype), q, pair(y_mem, i))
+            return q, alphas.at[i].set(a)
+
+        q, alphas = jax.lax.fori_loop(0, m, back, (updates, jnp.zeros(m, rho_mem.dtype)))
+        r = jax.tree.map(lambda x: (gamma * x).astype(x.dtype), q)
+
+        def fwd(j, r):
+            i = (newest + 1 + j) % m
+            b = rho_mem[i] * _vdot(pair(y_mem, i), r)
+            return jax.tree.map(
+                lambda rr, ss: rr + ((alphas[i] - b) * ss).astype(rr.dtype), r, pair(s_mem, i)
+            )
+
+        r = jax.lax.fori_loop(0, m, fwd, r)
+        new_state = LbfgsState(
+            count=optax.safe_increment(state.count),
+            params=params,
+            grads=updates,
+            s_mem=s_mem,
+            y_mem=y_mem,
+            rho_mem=rho_mem,
+            gamma=gamma,
+        )
+        return r, new_state
+
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
+@v.named
+def lbfgs(
+    learning_rate: Any = None,
+    memory_size: int = 10,
+    scale_init_precond: bool = True,
+    linesearch: Any = "zoom",
+    max_linesearch_steps: int = 20,
+) -> optax.GradientTransformationExtraArgs:
+    r"""L-BFGS with a line search, in optax's protocol.
+
+    ::
+
+        d_k = -H_k g_k                       (scale_by_lbfgs: two-loop recursion)
+        d_k = learning_rate_k * d_k          (when learning_rate is given)
+        eta_k from the line search along d_k (zoom: strong Wolfe conditions)
+        params_{k+1} = params_k + eta_k d_k
+
+    Call ``update(grad, state, params, value=f(params), grad=grad, value_fn=f)``.
+    The zoom line search (``optax.scale_by_zoom_linesearch``, Nocedal and Wright,
+    Algorithms 3.5 and 3.6, with initial step 1) stores the value and gradient at
+    the accepted point, so ``optax.value_and_grad_from_state(f)`` recovers them
+    without a new evaluation. ``linesearch="backtracking"`` uses
+    ``optax.scale_by_backtracking_linesearch`` (Armijo only), ``None`` takes the
+    raw step (then ``learning_rate`` should be given).
+
+    Args:
+      learning_rate: optional scale (number or schedule) before the line search;
+        ``None`` (the default, as optax) leaves the step length to the line search.
+      memory_size: curvature pairs kept (default 10, as optax and SciPy's ``maxcor``).
+      scale_init_precond: ``H0 = gamma I`` with ``gamma = s.y / y.y``.
+      linesearch: ``"zoom"``, ``"backtracking"``, ``None`` or any optax
+        ``GradientTransformationExtraArgs`` line search.
+      max_linesearch_steps: trials per line search (default 20, as optax).
+
+    With the defaults this equals ``optax.lbfgs()`` (tested), except that pairs
+    with non-positive curvature are skipped (see :func:`scale_by_lbfgs`).
+    ``optzoo.pytorch.LBFGS`` is PyTorch's variant (several iterations per step).
+    Cost per step: one gradient plus the line search's evaluations, and
+    ``4 * memory_size`` inner products; memory ``2 * memory_size + 2`` params.
+    """
+    fn = "lbfgs"
+    if learning_rate is not None:
+        v.check_learning_rate(fn, learning_rate)
+    v.check_int(fn, "max_linesearch_steps", max_linesearch_steps, 1)
+    if isinstance(linesearch, str) or linesearch is None:
+        v.check_choice(fn, "linesearch", linesearch, ("zoom", "backtracking", None))
+        if linesearch == "zoom":
+            linesearch = optax.scale_by_zoom_linesearch(
+                max_linesearch_steps=max_linesearch_steps, initial_guess_strategy="one"
+            )
+        elif linesearch == "backtracking":
+            linesearch = optax.scale_by_backtracking_linesearch(
+                max_backtracking_steps=max_linesearch_steps, store_grad=True
+            )
+        else:
+            linesearch = optax.identity()
+    scaling = optax.scale(-1.0) if learning_rate is None else optax.scale_by_learning_rate(learning_rate)
+    return optax.chain(scale_by_lbfgs(memory_size, scale_init_precond), scaling, linesearch)
