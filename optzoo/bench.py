@@ -229,6 +229,18 @@ def hlo_report(compiled_text: str) -> dict[str, Any]:
             "aliased_outputs": n_alias}
 
 
+def _analyse(compiled) -> dict[str, Any]:
+    """hlo_report of a compiled executable plus its temporary buffer size."""
+    if compiled is None:
+        return {}
+    rep = hlo_report(compiled.as_text())
+    try:
+        rep["temp_mb"] = compiled.memory_analysis().temp_size_in_bytes / 2**20
+    except Exception:  # noqa: BLE001 - not every backend reports it
+        pass
+    return rep
+
+
 # ------------------------------------------------------------------------------ timing
 
 
@@ -271,8 +283,9 @@ def _rel_spread(xs: list[float]) -> float:
 
 
 def _jax_runner(tx, shapes, device, donate=True, via_train_step=False):
-    """A callable doing one update (and blocking), the compiled HLO text, and the
-    seconds spent tracing, lowering and compiling it."""
+    """A callable doing one update (and blocking), the compiled executable (None
+    when not donated through the train step), and the seconds spent tracing,
+    lowering and compiling it."""
     import jax
     import jax.numpy as jnp
     import optax
@@ -296,7 +309,7 @@ def _jax_runner(tx, shapes, device, donate=True, via_train_step=False):
             box[0], box[1], loss = step(box[0], box[1], grads)
             jax.block_until_ready(box[0])
 
-        return run, (compiled.as_text() if compiled is not None else ""), seconds
+        return run, compiled, seconds
 
     def update(p, s, g):
         u, s = tx.update(g, s, p)
@@ -312,7 +325,7 @@ def _jax_runner(tx, shapes, device, donate=True, via_train_step=False):
         box[0], box[1] = compiled(box[0], box[1], grads)
         jax.block_until_ready(box[0])
 
-    return run, compiled.as_text(), seconds
+    return run, compiled, seconds
 
 
 def _grad_is_batch_loss():
@@ -562,11 +575,14 @@ def main(argv: list[str] | None = None) -> int:
                 runners[which], texts[which], compiled_s[which] = _jax_runner(ctor(), shapes, device)
             if size == "c":
                 compile_samples.setdefault(spec.name, []).append(compiled_s)
-            rep = hlo_report(texts["optzoo"])
-            orep = hlo_report(texts["optax"]) if "optax" in texts else {}
+            rep = _analyse(texts["optzoo"])
+            orep = _analyse(texts["optax"]) if "optax" in texts else {}
             runners = {k: runners[k] for k in ("optzoo", "optax") if k in runners}
             if have_step:
-                runners["step"], _, _ = _jax_runner(spec.optzoo(), shapes, device, via_train_step=True)
+                runners["step"], step_exe, _ = _jax_runner(spec.optzoo(), shapes, device, via_train_step=True)
+                srep = _analyse(step_exe)
+            else:
+                srep = {}
             if args.undonated:
                 runners["undonated"], _, _ = _jax_runner(spec.optzoo(), shapes, device, donate=False)
             if have_torch and spec.torch is not None:
@@ -603,7 +619,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"{rep.get('copies')} / {orep.get('copies', '—')} | "
                 f"{rep.get('bytes_moved', 0) / n_params:.0f} / "
                 f"{(orep.get('bytes_moved', 0) / n_params) if orep else float('nan'):.0f} | "
-                f"{rep.get('aliased_outputs')} |"
+                f"{rep.get('aliased_outputs')} | {rep.get('temp_mb', float('nan')):.1f} | "
+                f"{srep.get('kernels', '—')} / {srep.get('copies', '—')} / "
+                f"{srep.get('bytes_moved', 0) / n_params:.0f} |"
             )
             del runners, samples
         notes = [f"- {s.name}: {s.note}" for s in specs.values() if s.note]
@@ -613,8 +631,9 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join([""] + notes + [""]), flush=True)
 
     hlo_table = ["## Compiled programs (optzoo / optax)", "",
-                 "| size | optimizer | kernels | copies | XLA bytes moved per param | donated outputs aliased |",
-                 "|---|---|---|---|---|---|"] + hlo_lines + [""]
+                 "| size | optimizer | kernels | copies | XLA bytes moved per param | donated outputs "
+                 "aliased (optzoo) | temporaries MB (optzoo) | train step: kernels / copies / bytes per param |",
+                 "|---|---|---|---|---|---|---|---|"] + hlo_lines + [""]
     if args.hlo:
         print("\n".join(hlo_table), flush=True)
     out += hlo_table

@@ -12,11 +12,24 @@ import optax
 from optzoo import _validate as v
 
 
-def _divide_by_root(g, sq, eps, eps_in_sqrt):
-    """``g / sqrt(sq + eps)`` or ``g / (sqrt(sq) + eps)``; zero where the root is zero."""
+def _divide_by_root(g, sq, eps, eps_in_sqrt, guard=True):
+    """``g / sqrt(sq + eps)`` or ``g / (sqrt(sq) + eps)``; zero where the root is zero.
+
+    ``guard=False`` leaves the zero test out when the root cannot be zero (see
+    :func:`_root_can_vanish`): the same numbers for finite squares, half the
+    operations to trace (a NaN square then gives a NaN output, as in optax and PyTorch)."""
     root = jnp.sqrt(sq + eps) if eps_in_sqrt else jnp.sqrt(sq) + eps
+    if not guard:
+        return (g / root).astype(g.dtype)
     safe = jnp.where(root > 0, root, 1)
     return jnp.where(root > 0, g / safe, 0).astype(g.dtype)
+
+
+def _root_can_vanish(eps, centered=False) -> bool:
+    """False when ``eps > 0`` is known now and the squares cannot go negative (not
+    centered): then the root is at least ``sqrt(eps)`` or ``eps`` and never zero."""
+    e = v.concrete_float(eps)
+    return centered or e is None or e <= 0.0
 
 
 class RssState(NamedTuple):
@@ -64,7 +77,9 @@ def scale_by_rss(
             lambda g, s: (s + g.astype(s.dtype) ** 2).astype(s.dtype), updates, state.sum_of_squares
         )
         out = jax.tree.map(
-            lambda g, s: _divide_by_root(g, s, eps, eps_in_sqrt), updates, sum_of_squares
+            lambda g, s: _divide_by_root(g, s, eps, eps_in_sqrt, _root_can_vanish(eps)),
+            updates,
+            sum_of_squares,
         )
         return out, RssState(sum_of_squares=sum_of_squares)
 
@@ -124,7 +139,8 @@ def scale_by_rms(
         else:
             mu, var = None, nu
         nu = optax.tree.cast(nu, nu_dtype)
-        out = jax.tree.map(lambda g, s: _divide_by_root(g, s, eps, eps_in_sqrt), updates, var)
+        guard = _root_can_vanish(eps, centered)
+        out = jax.tree.map(lambda g, s: _divide_by_root(g, s, eps, eps_in_sqrt, guard), updates, var)
         return out, RmsState(nu=nu, mu=mu)
 
     return optax.GradientTransformation(init_fn, update_fn)

@@ -11,6 +11,11 @@ import optax
 from optzoo import _validate as v
 
 
+def _cast(x, dtype):
+    """``x.astype(dtype)``, skipped when the dtype already matches (less to trace)."""
+    return x if x.dtype == dtype else x.astype(dtype)
+
+
 class TraceState(NamedTuple):
     """State of :func:`scale_by_trace`."""
 
@@ -61,16 +66,16 @@ def scale_by_trace(
         undamped = v.concrete_float(dampening) == 0.0
 
         def new_buf(g, buf):
-            damped = decay * buf + (1.0 - dampening) * g
+            damped = decay * buf + (g if undamped else (1.0 - dampening) * g)
             if undamped:  # buf_0 = 0 gives buf_1 = g_1 already; no select on the count
-                return damped.astype(buf.dtype)
+                return _cast(damped, buf.dtype)
             return jnp.where(first, g, damped).astype(buf.dtype)
 
         trace = jax.tree.map(new_buf, updates, state.trace)
         if nesterov:
-            out = jax.tree.map(lambda g, buf: (g + decay * buf).astype(g.dtype), updates, trace)
+            out = jax.tree.map(lambda g, buf: _cast(g + decay * buf, g.dtype), updates, trace)
         else:
-            out = jax.tree.map(lambda g, buf: buf.astype(g.dtype), updates, trace)
+            out = jax.tree.map(lambda g, buf: _cast(buf, g.dtype), updates, trace)
         return out, TraceState(count=optax.safe_increment(state.count), trace=trace)
 
     return optax.GradientTransformation(init_fn, update_fn)
