@@ -25,6 +25,8 @@ from optzoo import train
 from optzoo.wrappers import skip_nonfinite
 from optzoo.optimizers import adafactor, asgd, lamb, lars, lion, muon, rprop, sparse_adam
 from optzoo.transforms.averaging import asgd_averaged_params
+from optzoo.optimizers import angd, lbfgs, newton, newton_cg
+from optzoo.transforms.monitor import gradient_report, monitor_gradients
 
 __version__ = "0.1.0"
 
@@ -64,4 +66,10 @@ __all__ = [
     "muon",
     "rprop",
     "sparse_adam",
+    "angd",
+    "gradient_report",
+    "lbfgs",
+    "monitor_gradients",
+    "newton",
+    "newton_cg",
 ]

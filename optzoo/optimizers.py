@@ -21,6 +21,9 @@ from optzoo.transforms import orthogonal as _orthogonal
 from optzoo.transforms import sign as _sign
 from optzoo.transforms import sparse as _sparse
 from optzoo.transforms import trust_ratio as _trust
+from optzoo.transforms import angd as _angd
+from optzoo.transforms import lbfgs as _lbfgs
+from optzoo.transforms import newton as _newton
 
 ScalarOrSchedule = float | Callable[[Any], Any]
 
@@ -706,4 +709,137 @@ def muon(
         ),
         *_weight_decay(fn, weight_decay, mask),
         _lr(fn, learning_rate),
+    )
+
+
+# --------------------------------------------------------------------------- second order
+
+__all__ += ["lbfgs", "newton", "newton_cg", "angd"]
+
+
+@v.named
+def lbfgs(
+    learning_rate: Any = None,
+    memory_size: int = 10,
+    scale_init_precond: bool = True,
+    linesearch: Any = "zoom",
+    max_linesearch_steps: int = 20,
+) -> optax.GradientTransformationExtraArgs:
+    r"""L-BFGS with a line search, in optax's protocol.
+
+    ::
+
+        d_k = -H_k g_k                       (scale_by_lbfgs: two-loop recursion)
+        d_k = learning_rate_k * d_k          (when learning_rate is given)
+        eta_k from the line search along d_k (zoom: strong Wolfe conditions)
+        params_{k+1} = params_k + eta_k d_k
+
+    Call ``update(grad, state, params, value=f(params), grad=grad, value_fn=f)``.
+    The zoom line search (``optax.scale_by_zoom_linesearch``, Nocedal and Wright,
+    Algorithms 3.5 and 3.6, with initial step 1) stores the value and gradient at
+    the accepted point, so ``optax.value_and_grad_from_state(f)`` recovers them
+    without a new evaluation. ``linesearch="backtracking"`` uses
+    ``optax.scale_by_backtracking_linesearch`` (Armijo only), ``None`` takes the
+    raw step (then ``learning_rate`` should be given).
+
+    Args:
+      learning_rate: optional scale (number or schedule) before the line search;
+        ``None`` (the default, as optax) leaves the step length to the line search.
+      memory_size: curvature pairs kept (default 10, as optax and SciPy's ``maxcor``).
+      scale_init_precond: ``H0 = gamma I`` with ``gamma = s.y / y.y``.
+      linesearch: ``"zoom"``, ``"backtracking"``, ``None`` or any optax
+        ``GradientTransformationExtraArgs`` line search.
+      max_linesearch_steps: trials per line search (default 20, as optax).
+
+    With the defaults this equals ``optax.lbfgs()`` (tested), except that pairs
+    with non-positive curvature are skipped (see :func:`optzoo.transforms.scale_by_lbfgs`).
+    ``optzoo.pytorch.LBFGS`` is PyTorch's variant (several iterations per step).
+    Cost per step: one gradient plus the line search's evaluations, and
+    ``4 * memory_size`` inner products; memory ``2 * memory_size + 2`` params.
+    """
+    fn = "lbfgs"
+    if learning_rate is not None:
+        v.check_learning_rate(fn, learning_rate)
+    v.check_int(fn, "max_linesearch_steps", max_linesearch_steps, 1)
+    if isinstance(linesearch, str) or linesearch is None:
+        v.check_choice(fn, "linesearch", linesearch, ("zoom", "backtracking", None))
+        if linesearch == "zoom":
+            linesearch = optax.scale_by_zoom_linesearch(
+                max_linesearch_steps=max_linesearch_steps, initial_guess_strategy="one"
+            )
+        elif linesearch == "backtracking":
+            linesearch = optax.scale_by_backtracking_linesearch(
+                max_backtracking_steps=max_linesearch_steps, store_grad=True
+            )
+        else:
+            linesearch = optax.identity()
+    scaling = optax.scale(-1.0) if learning_rate is None else optax.scale_by_learning_rate(learning_rate)
+    return optax.chain(_lbfgs.scale_by_lbfgs(memory_size, scale_init_precond), scaling, linesearch)
+
+
+@v.named
+def newton(learning_rate: Any = 1.0, damping: float = 0.0) -> optax.GradientTransformationExtraArgs:
+    r"""Damped Newton's method with the explicit Hessian, for small problems.
+
+    ::
+
+        H = hessian(value_fn)(params)                   (n x n, params flattened)
+        params <- params - learning_rate * (H + damping I)^{-1} grad
+
+    ``learning_rate = 1`` and ``damping = 0`` (the defaults) are the pure Newton
+    step, exact in one step on a quadratic; ``damping > 0`` is the
+    Levenberg-Marquardt-style regulariser that keeps the step defined (and a
+    descent direction once ``damping > -lambda_min(H)``). Call
+    ``update(grad, state, params, value_fn=loss)``. Size limit: ``n^2`` floats for
+    ``H`` (n = 10^4 float32 is 400 MB) and ``O(n^3)`` time; beyond a few thousand
+    parameters use :func:`newton_cg`. optax has no Newton method.
+    """
+    return optax.chain(_newton.scale_by_newton(damping), _lr("newton", learning_rate))
+
+
+@v.named
+def newton_cg(
+    learning_rate: Any = 1.0, damping: float = 0.0, max_cg_iters: int = 50, cg_tol: float = 1e-5
+) -> optax.GradientTransformationExtraArgs:
+    r"""Hessian-free (truncated) Newton-CG (Martens, 2010; Nocedal and Wright, 7.1).
+
+    ::
+
+        d = CG solve of (H + damping I) d = grad, by Hessian-vector products only
+            (at most max_cg_iters iterations, stop at ||r|| <= cg_tol * ||grad||,
+             or at negative curvature, see optzoo.transforms.scale_by_newton_cg)
+        params <- params - learning_rate * d
+
+    Defaults: a full Newton step; ``max_cg_iters = 50`` caps the cost per update
+    at 50 Hessian-vector products; ``cg_tol = 1e-5`` (relative residual) gives a
+    near-exact solve on well-conditioned problems. Call
+    ``update(grad, state, params, value_fn=loss)``; the CG iteration count of the
+    last update is in the state (``cg_iters``). Memory: a few param copies, so it
+    scales to any size ``value_fn`` can differentiate twice.
+    """
+    return optax.chain(
+        _newton.scale_by_newton_cg(damping, max_cg_iters, cg_tol), _lr("newton_cg", learning_rate)
+    )
+
+
+@v.named
+def angd(
+    learning_rate: Any, eps: float = 1e-3, max_full_size: int = 1024, init_scale: float = 1.0
+) -> optax.GradientTransformation:
+    r"""Adaptive natural gradient descent (Amari, Park and Fukumizu, 2000).
+
+    ::
+
+        params_t = params_{t-1} - learning_rate * G_inv_{t-1} g_t
+        G_inv_t  = (1 + eps) G_inv_{t-1} - eps (G_inv_{t-1} g_t)(G_inv_{t-1} g_t)^T
+
+    per leaf; full matrix for leaves up to ``max_full_size`` elements, a diagonal
+    above (see :func:`optzoo.transforms.scale_by_angd`). The recursion is a rank-one online
+    estimate of the inverse Fisher matrix (exact for ``E[g g^T]`` as ``eps -> 0``
+    under a stationary gradient distribution). Defaults: ``eps = 1e-3``,
+    ``init_scale = 1`` (starts as plain SGD); ``max_full_size = 1024`` bounds a
+    leaf's matrix at 4 MB in float32. Neither optax, PyTorch nor Keras ships it.
+    """
+    return optax.chain(
+        _angd.scale_by_angd(eps, max_full_size, init_scale), _lr("angd", learning_rate)
     )

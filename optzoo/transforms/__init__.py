@@ -26,6 +26,10 @@ from optzoo.transforms.orthogonal import MuonState, muon_lr_ratio, newton_schulz
 from optzoo.transforms.sign import LionState, RpropState, scale_by_lion, scale_by_rprop
 from optzoo.transforms.sparse import scale_by_sparse_adam, touched_mask
 from optzoo.transforms.trust_ratio import scale_by_trust_ratio, weight_matrices_mask
+from optzoo.transforms.angd import AngdState, scale_by_angd
+from optzoo.transforms.lbfgs import LbfgsState, scale_by_lbfgs
+from optzoo.transforms.monitor import MonitorState, gradient_report, monitor_gradients
+from optzoo.transforms.newton import NewtonState, scale_by_newton, scale_by_newton_cg
 
 __all__ = [
     "AdamState",
@@ -65,4 +69,15 @@ __all__ = [
     "scale_by_trust_ratio",
     "touched_mask",
     "weight_matrices_mask",
+    # second order, monitoring
+    "AngdState",
+    "LbfgsState",
+    "MonitorState",
+    "NewtonState",
+    "gradient_report",
+    "monitor_gradients",
+    "scale_by_angd",
+    "scale_by_lbfgs",
+    "scale_by_newton",
+    "scale_by_newton_cg",
 ]

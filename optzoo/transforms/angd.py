@@ -94,27 +94,3 @@ def scale_by_angd(
         )
 
     return optax.GradientTransformation(init_fn, update_fn)
-
-
-@v.named
-def angd(
-    learning_rate: Any, eps: float = 1e-3, max_full_size: int = 1024, init_scale: float = 1.0
-) -> optax.GradientTransformation:
-    r"""Adaptive natural gradient descent (Amari, Park and Fukumizu, 2000).
-
-    ::
-
-        params_t = params_{t-1} - learning_rate * G_inv_{t-1} g_t
-        G_inv_t  = (1 + eps) G_inv_{t-1} - eps (G_inv_{t-1} g_t)(G_inv_{t-1} g_t)^T
-
-    per leaf; full matrix for leaves up to ``max_full_size`` elements, a diagonal
-    above (see :func:`scale_by_angd`). The recursion is a rank-one online
-    estimate of the inverse Fisher matrix (exact for ``E[g g^T]`` as ``eps -> 0``
-    under a stationary gradient distribution). Defaults: ``eps = 1e-3``,
-    ``init_scale = 1`` (starts as plain SGD); ``max_full_size = 1024`` bounds a
-    leaf's matrix at 4 MB in float32. Neither optax, PyTorch nor Keras ships it.
-    """
-    v.check_learning_rate("angd", learning_rate)
-    return optax.chain(
-        scale_by_angd(eps, max_full_size, init_scale), optax.scale_by_learning_rate(learning_rate)
-    )
