@@ -564,7 +564,7 @@ class ReduceLROnPlateau(NamedTuple):
         best = jnp.where(better, current, state.best)
         bad = jnp.where(better, 0, state.num_bad_epochs + 1)
         in_cooldown = state.cooldown_counter > 0
-        cooldown_counter = jnp.where(in_cooldown, state.cooldown_counter - 1, state.cooldown_counter)
+        cooldown_counter = state.cooldown_counter - in_cooldown.astype(jnp.int32)
         bad = jnp.where(in_cooldown, 0, bad)
         reduce = bad > self.patience
         new_lr = jnp.maximum(state.lr * self.factor, self.min_lr)

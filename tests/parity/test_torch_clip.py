@@ -70,7 +70,8 @@ def test_clip_grad_norm_matches_torch(max_norm, norm_type, scale, record_parity)
             actual, norm = clip(jax.tree.map(jnp.asarray, g))
             worst = max(worst, _rel(actual, expected),
                         abs(float(norm) - float(tnorm)) / float(tnorm))
-    record_parity("torch", "clip_grad_norm", f"max_norm={max_norm}, norm_type={norm_type}", worst, 5)
+    config = f"max_norm={max_norm}, norm_type={norm_type}"
+    record_parity("torch", "clip_grad_norm", config, worst, 5)
     assert worst <= TOL
 
 

@@ -231,7 +231,8 @@ def test_muon_bfloat16_default_tracks_torch():
 
 def test_muon_rejects_non_matrices():
     tx = ozt.Muon()
-    with pytest.raises(ValueError, match=r"Muon: every parameter must be a matrix, got shape \(3,\)"):
+    match = r"Muon: every parameter must be a matrix, got shape \(3,\)"
+    with pytest.raises(ValueError, match=match):
         tx.init({"w": jnp.ones((3, 2)), "b": jnp.ones(3)})
 
 

@@ -105,28 +105,38 @@ CASES = [
     ("MultiplicativeLR", "lr_lambda=0.99-0.01 sin(k)",
      lambda o: tls.MultiplicativeLR(o, mlam), lambda: ozs.MultiplicativeLR(BASE, mlam)),
     ("SequentialLR", "[LinearLR(0.1, total_iters=20), ExponentialLR(0.99)], milestones=[20]",
-     lambda o: tls.SequentialLR(o, [tls.LinearLR(o, 0.1, total_iters=20), tls.ExponentialLR(o, 0.99)], [20]),
-     lambda: ozs.SequentialLR([ozs.LinearLR(BASE, 0.1, total_iters=20), ozs.ExponentialLR(BASE, 0.99)], [20])),
-    ("SequentialLR", "[ConstantLR(0.5, 10), CosineAnnealingLR(100), MultiplicativeLR, StepLR(20, 0.5)], "
-                     "milestones=[15, 120, 200]",
-     lambda o: tls.SequentialLR(o, [tls.ConstantLR(o, 0.5, 10), tls.CosineAnnealingLR(o, 100, 0.001),
-                                    tls.MultiplicativeLR(o, mlam), tls.StepLR(o, 20, 0.5)], [15, 120, 200]),
-     lambda: ozs.SequentialLR([ozs.ConstantLR(BASE, 0.5, 10), ozs.CosineAnnealingLR(BASE, 100, 0.001),
-                               ozs.MultiplicativeLR(BASE, mlam), ozs.StepLR(BASE, 20, 0.5)], [15, 120, 200])),
-    ("ChainedScheduler", "[LinearLR(0.2, total_iters=30), ExponentialLR(0.995), MultiStepLR([100, 250], 0.5)]",
-     lambda o: tls.ChainedScheduler([tls.LinearLR(o, 0.2, total_iters=30), tls.ExponentialLR(o, 0.995),
-                                     tls.MultiStepLR(o, [100, 250], 0.5)]),
-     lambda: ozs.ChainedScheduler([ozs.LinearLR(BASE, 0.2, total_iters=30), ozs.ExponentialLR(BASE, 0.995),
-                                   ozs.MultiStepLR(BASE, [100, 250], 0.5)])),
+     lambda o: tls.SequentialLR(
+         o, [tls.LinearLR(o, 0.1, total_iters=20), tls.ExponentialLR(o, 0.99)], [20]),
+     lambda: ozs.SequentialLR(
+         [ozs.LinearLR(BASE, 0.1, total_iters=20), ozs.ExponentialLR(BASE, 0.99)], [20])),
+    ("SequentialLR", "[ConstantLR(0.5, 10), CosineAnnealingLR(100, eta_min=0.001), "
+                     "MultiplicativeLR, StepLR(20, 0.5)], milestones=[15, 120, 200]",
+     lambda o: tls.SequentialLR(o, [
+         tls.ConstantLR(o, 0.5, 10), tls.CosineAnnealingLR(o, 100, 0.001),
+         tls.MultiplicativeLR(o, mlam), tls.StepLR(o, 20, 0.5)], [15, 120, 200]),
+     lambda: ozs.SequentialLR([
+         ozs.ConstantLR(BASE, 0.5, 10), ozs.CosineAnnealingLR(BASE, 100, 0.001),
+         ozs.MultiplicativeLR(BASE, mlam), ozs.StepLR(BASE, 20, 0.5)], [15, 120, 200])),
+    ("ChainedScheduler",
+     "[LinearLR(0.2, total_iters=30), ExponentialLR(0.995), MultiStepLR([100, 250], 0.5)]",
+     lambda o: tls.ChainedScheduler([
+         tls.LinearLR(o, 0.2, total_iters=30), tls.ExponentialLR(o, 0.995),
+         tls.MultiStepLR(o, [100, 250], 0.5)]),
+     lambda: ozs.ChainedScheduler([
+         ozs.LinearLR(BASE, 0.2, total_iters=30), ozs.ExponentialLR(BASE, 0.995),
+         ozs.MultiStepLR(BASE, [100, 250], 0.5)])),
 ]
 
 CYCLIC = [
     ("CyclicLR", "triangular, step_size_up=40", "sgd",
      lambda o: tls.CyclicLR(o, 0.01, 0.2, step_size_up=40),
      lambda: ozs.CyclicLR(0.01, 0.2, step_size_up=40)),
-    ("CyclicLR", "triangular2, step_size_up=30, step_size_down=50, base/max_momentum=0.7/0.95", "adam",
-     lambda o: tls.CyclicLR(o, 0.01, 0.2, 30, 50, mode="triangular2", base_momentum=0.7, max_momentum=0.95),
-     lambda: ozs.CyclicLR(0.01, 0.2, 30, 50, mode="triangular2", base_momentum=0.7, max_momentum=0.95)),
+    ("CyclicLR", "triangular2, step_size_up=30, step_size_down=50, base/max_momentum=0.7/0.95",
+     "adam",
+     lambda o: tls.CyclicLR(o, 0.01, 0.2, 30, 50, mode="triangular2", base_momentum=0.7,
+                            max_momentum=0.95),
+     lambda: ozs.CyclicLR(0.01, 0.2, 30, 50, mode="triangular2", base_momentum=0.7,
+                          max_momentum=0.95)),
     ("CyclicLR", "exp_range, gamma=0.995, step_size_up=25", "sgd",
      lambda o: tls.CyclicLR(o, 0.01, 0.2, 25, mode="exp_range", gamma=0.995),
      lambda: ozs.CyclicLR(0.01, 0.2, 25, mode="exp_range", gamma=0.995)),
@@ -136,7 +146,8 @@ CYCLIC = [
      lambda: ozs.CyclicLR(0.01, 0.2, 20, scale_fn=lambda x: 1 / (1 + x / 10),
                           scale_mode="iterations", cycle_momentum=False)),
     ("OneCycleLR", "max_lr=0.3, total_steps=300", "sgd",
-     lambda o: tls.OneCycleLR(o, 0.3, total_steps=300), lambda: ozs.OneCycleLR(0.3, total_steps=300)),
+     lambda o: tls.OneCycleLR(o, 0.3, total_steps=300),
+     lambda: ozs.OneCycleLR(0.3, total_steps=300)),
     ("OneCycleLR", "linear, three_phase, epochs=30, steps_per_epoch=10, pct_start=0.25, "
                    "div_factor=10, final_div_factor=100, momentum 0.8/0.9", "adam",
      lambda o: tls.OneCycleLR(o, 0.3, epochs=30, steps_per_epoch=10, pct_start=0.25,
@@ -148,7 +159,8 @@ CYCLIC = [
 ]
 
 
-@pytest.mark.parametrize("name,config,make_torch,make_ours", CASES, ids=[c[0] + "-" + c[1] for c in CASES])
+@pytest.mark.parametrize(
+    "name,config,make_torch,make_ours", CASES, ids=[c[0] + "-" + c[1] for c in CASES])
 def test_scheduler_matches_torch(name, config, make_torch, make_ours, record_parity):
     expected, _ = _torch_run(make_torch)
     actual = _ours(make_ours())
@@ -157,8 +169,11 @@ def test_scheduler_matches_torch(name, config, make_torch, make_ours, record_par
     assert err <= TOL, f"{name}({config}): {err:.3e}"
 
 
-@pytest.mark.parametrize("name,config,opt,make_torch,make_ours", CYCLIC, ids=[c[0] + "-" + c[1] for c in CYCLIC])
-def test_cyclic_lr_and_momentum_match_torch(name, config, opt, make_torch, make_ours, record_parity):
+@pytest.mark.parametrize(
+    "name,config,opt,make_torch,make_ours", CYCLIC, ids=[c[0] + "-" + c[1] for c in CYCLIC])
+def test_cyclic_lr_and_momentum_match_torch(
+    name, config, opt, make_torch, make_ours, record_parity
+):
     expected_lr, expected_m = _torch_run(make_torch, opt=opt)
     sched = make_ours()
     err = _rel(_ours(sched), expected_lr)
