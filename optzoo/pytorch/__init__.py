@@ -8,6 +8,7 @@ See ``docs/porting.md`` for param groups, scheduler stepping and closures.
 
 from optzoo.pytorch import lr_scheduler
 from optzoo.pytorch.clip import ClipGradNorm, ClipGradValue, clip_grad_norm, clip_grad_value
+from optzoo.pytorch.lbfgs import LBFGS
 from optzoo.pytorch.optim import (
     ASGD,
     SGD,
@@ -39,6 +40,7 @@ __all__ = [
     "AdamW",
     "ClipGradNorm",
     "ClipGradValue",
+    "LBFGS",
     "NAdam",
     "RAdam",
     "RMSprop",
@@ -46,10 +48,3 @@ __all__ = [
     "clip_grad_value",
     "lr_scheduler",
 ]
-
-try:  # LBFGS lives in its own module
-    from optzoo.pytorch.lbfgs import LBFGS  # noqa: F401
-
-    __all__.append("LBFGS")
-except ImportError:  # pragma: no cover - until the module exists
-    pass
