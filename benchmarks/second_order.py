@@ -1,0 +1,110 @@
+"""Per-step time and memory of the second-order optimizers, as ratios against adam.
+
+Problem: softmax regression (weights ``(d, 10)`` and bias ``(10,)``, n = 10 d + 10
+parameters) on 256 random examples, float32, one jitted step = loss/gradient +
+update + apply. Memory is XLA's own account of the compiled step (arguments +
+outputs + temporaries, from ``compiled.memory_analysis()``), i.e. the step's peak
+working set, state included. Time is the median of repeated calls after warm-up.
+
+    python benchmarks/second_order.py [--sizes 10,100,1000] [--repeats 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+import optzoo
+
+K, BATCH = 10, 256
+
+
+def problem(d: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    x = jnp.asarray(rng.normal(size=(BATCH, d)), jnp.float32)
+    y = jax.nn.one_hot(rng.integers(0, K, BATCH), K)
+    params = {"w": jnp.asarray(0.01 * rng.normal(size=(d, K)), jnp.float32), "b": jnp.zeros(K)}
+
+    def loss(p):
+        logits = x @ p["w"] + p["b"]
+        return -jnp.mean(jnp.sum(y * jax.nn.log_softmax(logits), axis=1)) + 1e-3 * jnp.sum(p["w"] ** 2)
+
+    return params, loss
+
+
+def make_step(tx, loss, extra: bool):
+    def step(p, s):
+        val, g = jax.value_and_grad(loss)(p)
+        if extra:
+            u, s = tx.update(g, s, p, value=val, grad=g, value_fn=loss)
+        else:
+            u, s = tx.update(g, s, p)
+        return optax.apply_updates(p, u), s, val
+
+    return jax.jit(step)
+
+
+def measure(name, tx, d, repeats, extra=True):
+    params, loss = problem(d)
+    state = tx.init(params)
+    step = make_step(tx, loss, extra)
+    compiled = step.lower(params, state).compile()
+    mem = compiled.memory_analysis()
+    nbytes = None
+    if mem is not None:
+        nbytes = (mem.argument_size_in_bytes + mem.output_size_in_bytes + mem.temp_size_in_bytes
+                  - getattr(mem, "alias_size_in_bytes", 0))
+    p, s = params, state
+    for _ in range(3):
+        p, s, v = step(p, s)
+    jax.block_until_ready(v)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        p, s, v = step(p, s)
+        jax.block_until_ready((p, v))
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), nbytes
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", default="10,100,1000")
+    ap.add_argument("--repeats", type=int, default=20)
+    ap.add_argument("--newton-max", type=int, default=1100, help="largest n for explicit Newton")
+    args = ap.parse_args()
+    print(f"device: {jax.devices()[0].device_kind}; float32; ratios are against adam at the same n")
+    print(f"{'n':>7} {'method':<22} {'time/step':>11} {'x adam':>8} {'memory':>11} {'x adam':>8}")
+    for d in [int(s) for s in args.sizes.split(",")]:
+        n = d * K + K
+        methods = [
+            ("adam", optzoo.adam(1e-3), False),
+            ("lbfgs (zoom, m=10)", optzoo.lbfgs(), True),
+            ("newton_cg (10 CG)", optzoo.newton_cg(max_cg_iters=10), True),
+            ("angd (default)", optzoo.angd(1e-2), False),
+            ("angd (all full)", optzoo.angd(1e-2, max_full_size=10**9), False),
+            ("newton (explicit H)", optzoo.newton(damping=1e-3), True),
+        ]
+        base_t = base_m = None
+        for name, tx, extra in methods:
+            if name.startswith("newton (") and n > args.newton_max:
+                print(f"{n:>7} {name:<22} {'skipped: n^2 Hessian, n^3 solve':>40}")
+                continue
+            if name == "angd (all full)" and n > 20_000:
+                continue
+            t, m = measure(name, tx, d, args.repeats, extra)
+            if name == "adam":
+                base_t, base_m = t, m
+            mr = f"{m / base_m:8.1f}" if (m and base_m) else "       ?"
+            ms = f"{m / 2**20:9.2f}MB" if m else "        ?"
+            print(f"{n:>7} {name:<22} {t * 1e3:9.3f}ms {t / base_t:8.1f} {ms} {mr}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
