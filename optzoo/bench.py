@@ -448,7 +448,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="extra rounds of the compile-time comparison at (c), beyond the compilations "
                         "the timing at (c) does anyway (default 1, 0 with --quick)")
     p.add_argument("--no-torch", action="store_true", help="skip torch.optim")
-    p.add_argument("--no-train-step", action="store_true", help="skip optzoo.train.make_train_step")
+    p.add_argument("--train-step", default="adam",
+                   help="optimizers also timed through optzoo.train.make_train_step: "
+                        "comma-separated names, 'all' or 'none' (default adam)")
+    p.add_argument("--no-train-step", action="store_true", help="same as --train-step none")
     p.add_argument("--undonated", action="store_true",
                    help="also time optzoo's step without buffer donation")
     p.add_argument("--hlo", action="store_true", help="print the kernel count and traffic of each compiled step")
@@ -501,6 +504,13 @@ def main(argv: list[str] | None = None) -> int:
         device = jax.devices("cpu")[0]
         torch_device = "cpu"
     have_torch = not args.no_torch
+    if args.device == "cpu":
+        try:  # same thread count as XLA even when torch is not timed (it is recorded)
+            import torch
+
+            torch.set_num_threads(threads)
+        except ImportError:
+            pass
     if have_torch:
         try:
             import torch
@@ -513,7 +523,8 @@ def main(argv: list[str] | None = None) -> int:
         except ImportError:
             print("optzoo bench: torch is not installed; skipping torch", file=sys.stderr)
             have_torch = False
-    have_step = not args.no_train_step
+    have_step = not args.no_train_step and args.train_step != "none"
+    step_for = None if args.train_step == "all" else set(args.train_step.split(","))
     if have_step:
         try:
             from optzoo.train import make_train_step  # noqa: F401
@@ -551,6 +562,8 @@ def main(argv: list[str] | None = None) -> int:
         cols = ["optimizer", "optzoo ms", "optzoo/optax"]
         if have_step:
             cols.append("train_step/optzoo")
+            if have_torch:
+                cols.append("train_step/torch fused")
         if args.undonated:
             cols.append("undonated/donated")
         if have_torch:
@@ -578,7 +591,7 @@ def main(argv: list[str] | None = None) -> int:
             rep = _analyse(texts["optzoo"])
             orep = _analyse(texts["optax"]) if "optax" in texts else {}
             runners = {k: runners[k] for k in ("optzoo", "optax") if k in runners}
-            if have_step:
+            if have_step and (step_for is None or spec.name in step_for):
                 runners["step"], step_exe, _ = _jax_runner(spec.optzoo(), shapes, device, via_train_step=True)
                 srep = _analyse(step_exe)
             else:
@@ -601,6 +614,8 @@ def main(argv: list[str] | None = None) -> int:
             row = [spec.name, f"{med['optzoo'] * 1e3:.3f}", _fmt_ratio(ratio("optzoo", "optax"))]
             if have_step:
                 row.append(_fmt_ratio(ratio("step", "optzoo")))
+                if have_torch:
+                    row.append(_fmt_ratio(ratio("step", "torch fused")))
             if args.undonated:
                 row.append(_fmt_ratio(ratio("undonated", "optzoo")))
             if have_torch:
@@ -645,8 +660,9 @@ def main(argv: list[str] | None = None) -> int:
         "Columns: `optzoo ms` is the median time of optzoo's donated jitted update "
         "(the only absolute time; compare ratios, not times, across machines). "
         "`a/b` columns are ratios of medians measured in the same rounds (below 1: the "
-        "first is faster). `train_step/optzoo`: optzoo.train.make_train_step doing the "
-        "same update (with a loss whose gradient is the batch) over the bare update. "
+        "first is faster). `train_step/...`: optzoo.train.make_train_step doing the "
+        "same update (with a loss whose gradient is the batch; timed for --train-step "
+        "optimizers only) over the bare update or torch's fused step. "
         "`GB/s`: minimum traffic over median time. `min B/param`: bytes per parameter "
         "an update must read and write. `XLA B/param`: bytes the compiled program's "
         "kernels read and write, from its optimized HLO. `spread %`: the largest median "
