@@ -217,7 +217,7 @@ def ref_adafactor(params, grads, lr, decay, eps1, eps2, d, wd, relative=True, cl
     return hist
 
 
-def ref_sparse_adam(params, grads, lr, b1, b2, eps, eps_hat=False):
+def ref_sparse_adam(params, grads, lr, b1, b2, eps, eps_hat=False, element=False):
     lr = _lr_fn(lr)
     p = {k: np.array(v, dtype=float) for k, v in params.items()}
     m = {k: np.zeros_like(v) for k, v in p.items()}
@@ -227,7 +227,7 @@ def ref_sparse_adam(params, grads, lr, b1, b2, eps, eps_hat=False):
         t = i + 1
         for k in p:
             gk = np.asarray(g[k])
-            if gk.ndim <= 1:
+            if gk.ndim <= 1 or element:
                 rows = [idx for idx in np.ndindex(gk.shape) if gk[idx] != 0]
             else:
                 rows = [(r,) for r in range(gk.shape[0]) if np.any(gk[r] != 0)]
@@ -435,14 +435,20 @@ def test_asgd_averaged_params_errors_and_before_first_step():
 # ----------------------------------------------------------------------- sparse_adam
 
 
-@pytest.mark.parametrize("eps_hat", [False, True])
-def test_sparse_adam_reference(eps_hat):
+@pytest.mark.parametrize("eps_hat,granularity", [(False, "row"), (True, "row"),
+                                                 (False, "element")])
+def test_sparse_adam_reference(eps_hat, granularity):
     params = _params()
     grads = _grads(params, zero_rows=True)
+    rng = np.random.default_rng(5)
+    for g in grads:  # scattered zeros inside rows too
+        g["w"][rng.random(g["w"].shape) < 0.2] = 0.0
     with x64():
-        tx = optzoo.sparse_adam(0.02, b1=0.8, b2=0.95, eps=1e-6, eps_hat=eps_hat)
+        tx = optzoo.sparse_adam(0.02, b1=0.8, b2=0.95, eps=1e-6, eps_hat=eps_hat,
+                                granularity=granularity)
         hist, state = _run(tx, params, grads)
-    expected, states = ref_sparse_adam(params, grads, 0.02, 0.8, 0.95, 1e-6, eps_hat)
+    expected, states = ref_sparse_adam(params, grads, 0.02, 0.8, 0.95, 1e-6, eps_hat,
+                                       element=granularity == "element")
     assert max_rel_err(hist, expected, floor=FLOOR) <= TOL
     mu, nu = state[0].mu, state[0].nu
     assert max_rel_err(mu, states[-1][0], floor=FLOOR) <= TOL
