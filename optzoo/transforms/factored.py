@@ -101,7 +101,9 @@ def scale_by_adafactor(
       clip_threshold)``: the defaults here with ``learning_rate`` as given
       (Keras caps it at ``1 / sqrt(t)`` whatever ``relative_step`` says, so use
       ``relative_step=True``); its ``weight_decay`` is applied before the step,
-      so the parameter scale sees the decayed params: ``decay_before_scale=True``.
+      so the parameter scale sees the decayed params: ``decay_before_scale=True``
+      (or, as ``optzoo.keras`` does, decay the params first and pass the decayed
+      params with ``weight_decay=0``).
       Keras 3.15 on JAX accumulates every mean in float32, even for float64
       variables: ``mean_dtype=jnp.float32`` reproduces that.
     * optax ``adafactor(learning_rate, min_dim_size_to_factor, decay_rate)``:

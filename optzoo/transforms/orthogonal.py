@@ -131,7 +131,8 @@ def scale_by_muon(
     Flavors: ``torch.optim.Muon(lr, weight_decay, momentum, nesterov,
     ns_coefficients, eps, ns_steps, adjust_lr_fn)`` is this block (its
     ``adjust_lr_fn=None`` is ``"original"``) with ``ns_dtype=jnp.bfloat16``
-    (PyTorch runs the iteration in bfloat16), followed by decoupled decay
+    (PyTorch runs the iteration in bfloat16; with it the two agree to float64
+    rounding, jitted or not), followed by decoupled decay
     ``optax.add_decayed_weights(weight_decay)`` and the learning rate; it
     accepts only matrices. ``optax.contrib.muon`` bias-corrects the momentum
     and divides by ``||X|| + eps``, so its numbers differ.
