@@ -669,3 +669,15 @@ def test_invalid_arguments(ctor, kwargs, message):
     with pytest.raises(ValueError) as info:
         ctor(**kwargs)
     assert str(info.value) == message
+
+
+def test_polynomial_decay_reaches_end_value_exactly_under_jit_and_vmap():
+    import jax
+    import jax.numpy as jnp
+
+    import optzoo
+
+    for power in (0.5, 1.0, 2.5):
+        s = optzoo.schedules.polynomial_decay(1.0, 100, end_value=0.25, power=power)
+        out = jax.jit(jax.vmap(s))(jnp.arange(100, 110))
+        assert bool(jnp.all(out == 0.25)), (power, out)

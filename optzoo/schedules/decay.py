@@ -295,8 +295,13 @@ def polynomial_decay(
         else:
             t = jnp.minimum(t, decay_steps)
             horizon = decay_steps
-        p = t / horizon
-        return (init_value - end_value) * jnp.power(1.0 - p, power) + end_value
+        # At t = T the remainder is set to exactly 0: XLA may turn t / T into t * (1 / T),
+        # leaving a tiny positive 1 - t / T that pow then magnifies (1e-8 ** 0.5 = 1e-4),
+        # and its pow is inexact or NaN at 0. The end of the decay is exactly end_value.
+        remaining = jnp.where(t >= horizon, 0.0, 1.0 - t / horizon)
+        safe = jnp.where(remaining > 0, remaining, 1.0)
+        frac = jnp.where(remaining > 0, jnp.power(safe, power), 0.0)
+        return (init_value - end_value) * frac + end_value
 
     return schedule
 
