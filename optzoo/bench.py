@@ -145,19 +145,34 @@ def _specs() -> list[Spec]:
             "optax.amsgrad takes the max of the bias-corrected nu; same traffic",
         ),
     ]
-    # optimizers that optzoo may or may not provide yet; torch has only Rprop
-    extra = [
-        ("lion", lambda: optax.lion(1e-4), None, 1),
-        ("lamb", lambda: optax.lamb(1e-3), None, 2),
-        ("lars", lambda: optax.lars(1e-2), None, 1),
-        ("adafactor", lambda: optax.adafactor(1e-2), None, 1),
-        ("rprop", lambda: optax.rprop(1e-2), t("Rprop", lr=1e-2), 3),
-    ]
-    lrs = {"lion": 1e-4, "lamb": 1e-3, "lars": 1e-2, "adafactor": 1e-2, "rprop": 1e-2}
-    for name, ox, tt, k in extra:
-        ctor = getattr(optzoo, name, None)
-        if ctor is not None:
-            specs.append(Spec(name, (lambda c=ctor, lr=lrs[name]: c(lr)), ox, tt, k))
+    # optimizers added to optzoo later; torch has only Rprop among them
+    def every_leaf(params):
+        import jax
+
+        return jax.tree.map(lambda _: True, params)
+
+    extra = {
+        "lion": (lambda z: z.lion(1e-4, b1=0.9, b2=0.99, weight_decay=0.0),
+                 lambda: optax.lion(1e-4, b1=0.9, b2=0.99, weight_decay=0.0), None, 1, ""),
+        "lamb": (lambda z: z.lamb(1e-3, eps=1e-6, weight_decay=0.0),
+                 lambda: optax.lamb(1e-3, eps=1e-6, weight_decay=0.0), None, 2, ""),
+        "lars": (lambda z: z.lars(1e-2, momentum=0.9, trust_coefficient=1e-3, weight_decay=5e-4,
+                                  eps=0.0, weight_decay_mask=every_leaf, trust_ratio_mask=every_leaf),
+                 lambda: optax.lars(1e-2, weight_decay=5e-4, trust_coefficient=1e-3, eps=0.0,
+                                    momentum=0.9),
+                 None, 1, ""),
+        "adafactor": (lambda z: z.adafactor(1e-2), lambda: optax.adafactor(1e-2), None, 1,
+                      "each library's own Adafactor defaults (not the same hyperparameters); "
+                      "1-D leaves keep an unfactored second moment"),
+        "rprop": (lambda z: z.rprop(1e-2, eta_minus=0.5, eta_plus=1.2, min_step_size=1e-6,
+                                    max_step_size=50.0),
+                  lambda: optax.rprop(1e-2, eta_minus=0.5, eta_plus=1.2, min_step_size=1e-6,
+                                      max_step_size=50.0),
+                  t("Rprop", lr=1e-2, etas=(0.5, 1.2), step_sizes=(1e-6, 50.0)), 2, ""),
+    }
+    for name, (zoo, ox, tt, k, note) in extra.items():
+        if getattr(optzoo, name, None) is not None:
+            specs.append(Spec(name, (lambda zoo=zoo: zoo(optzoo)), ox, tt, k, note))
     return specs
 
 
