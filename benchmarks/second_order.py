@@ -33,7 +33,8 @@ def problem(d: int, seed: int = 0):
 
     def loss(p):
         logits = x @ p["w"] + p["b"]
-        return -jnp.mean(jnp.sum(y * jax.nn.log_softmax(logits), axis=1)) + 1e-3 * jnp.sum(p["w"] ** 2)
+        nll = -jnp.mean(jnp.sum(y * jax.nn.log_softmax(logits), axis=1))
+        return nll + 1e-3 * jnp.sum(p["w"] ** 2)
 
     return params, loss
 

@@ -773,8 +773,12 @@ def lbfgs(
             )
         else:
             linesearch = optax.identity()
-    scaling = optax.scale(-1.0) if learning_rate is None else optax.scale_by_learning_rate(learning_rate)
-    return optax.chain(_lbfgs.scale_by_lbfgs(memory_size, scale_init_precond), scaling, linesearch)
+    if learning_rate is None:
+        scaling = optax.scale(-1.0)
+    else:
+        scaling = optax.scale_by_learning_rate(learning_rate)
+    direction = _lbfgs.scale_by_lbfgs(memory_size, scale_init_precond)
+    return optax.chain(direction, scaling, linesearch)
 
 
 @v.named

@@ -241,7 +241,10 @@ def test_angd_matches_numpy_reference_full_and_diagonal():
 
     with x64():
         rng = np.random.default_rng(0)
-        params = {"w": jnp.asarray(rng.normal(size=(3, 2))), "v": jnp.asarray(rng.normal(size=(4, 3)))}
+        params = {
+            "w": jnp.asarray(rng.normal(size=(3, 2))),
+            "v": jnp.asarray(rng.normal(size=(4, 3))),
+        }
         grads = random_grads(params, STEPS, seed=5, scale=0.5)
         tx = angd(sched, eps=eps, max_full_size=6, init_scale=init_scale)
         state = tx.init(params)
@@ -293,8 +296,8 @@ def test_angd_fixed_point_is_inverse_fisher():
     [
         # the two-loop recursion (the line searches are optax's, tested there)
         lambda: lbfgs(0.1, memory_size=3, linesearch=None),
-        lambda: newton(0.5, damping=0.1),
-        lambda: newton_cg(0.5, max_cg_iters=4),
+        pytest.param(lambda: newton(0.5, damping=0.1), marks=pytest.mark.slow),
+        pytest.param(lambda: newton_cg(0.5, max_cg_iters=4), marks=pytest.mark.slow),
         lambda: angd(0.05, eps=0.01, max_full_size=4),
     ],
     ids=["lbfgs", "newton", "newton_cg", "angd"],

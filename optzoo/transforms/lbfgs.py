@@ -34,7 +34,9 @@ def _vdot(a, b):
     return sum(jnp.vdot(x, y).real for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
 
 
-def scale_by_lbfgs(memory_size: int = 10, scale_init_precond: bool = True) -> optax.GradientTransformation:
+def scale_by_lbfgs(
+    memory_size: int = 10, scale_init_precond: bool = True
+) -> optax.GradientTransformation:
     r"""The L-BFGS direction ``H_k g_k`` (Nocedal, 1980; Liu and Nocedal, 1989).
 
     At update ``k`` with gradient ``g_k`` and params ``x_k``, first the newest pair
@@ -68,16 +70,17 @@ def scale_by_lbfgs(memory_size: int = 10, scale_init_precond: bool = True) -> op
 
     def init_fn(params):
         stacked = jax.tree.map(lambda p: jnp.zeros((m,) + p.shape, p.dtype), params)
-        dt = jnp.result_type(*[p.dtype for p in jax.tree.leaves(params)] or [jnp.float32])
-        dt = jnp.finfo(dt).dtype if jnp.issubdtype(dt, jnp.inexact) else jnp.float32
+        leaves = jax.tree.leaves(params)
+        # scalars (rho, gamma) in the params' real dtype
+        dt = jnp.real(jnp.zeros([], leaves[0].dtype if leaves else jnp.float32)).dtype
         return LbfgsState(
             count=jnp.zeros([], jnp.int32),
             params=optax.tree.zeros_like(params),
             grads=optax.tree.zeros_like(params),
             s_mem=stacked,
             y_mem=stacked,
-            rho_mem=jnp.zeros(m, jnp.real(jnp.zeros([], dt)).dtype),
-            gamma=jnp.ones([], jnp.real(jnp.zeros([], dt)).dtype),
+            rho_mem=jnp.zeros(m, dt),
+            gamma=jnp.ones([], dt),
         )
 
     def update_fn(updates, state, params=None):
@@ -91,12 +94,11 @@ def scale_by_lbfgs(memory_size: int = 10, scale_init_precond: bool = True) -> op
         ys = _vdot(y, s)
         good = started & (ys > 0)
         rho = jnp.where(good, 1.0 / jnp.where(good, ys, 1.0), 0.0).astype(state.rho_mem.dtype)
-        s_mem = jax.tree.map(
-            lambda mem, x: jnp.where(started, mem.at[slot].set(x.astype(mem.dtype)), mem), state.s_mem, s
-        )
-        y_mem = jax.tree.map(
-            lambda mem, x: jnp.where(started, mem.at[slot].set(x.astype(mem.dtype)), mem), state.y_mem, y
-        )
+        def push(mem, x):
+            return jnp.where(started, mem.at[slot].set(x.astype(mem.dtype)), mem)
+
+        s_mem = jax.tree.map(push, state.s_mem, s)
+        y_mem = jax.tree.map(push, state.y_mem, y)
         rho_mem = jnp.where(started, state.rho_mem.at[slot].set(rho), state.rho_mem)
         if scale_init_precond:
             yy = _vdot(y, y)

@@ -119,7 +119,10 @@ def scale_by_newton_cg(
             rr_new = optax.tree.vdot(r_new, r_new)
             beta = rr_new / rr
             p_new = jax.tree.map(lambda a, b: a + beta * b, r_new, p)
-            keep = lambda old, new: jax.tree.map(lambda o, n: jnp.where(negative, o, n), old, new)  # noqa: E731
+
+            def keep(old, new):  # a non-positive curvature direction is not taken
+                return jax.tree.map(lambda o, n: jnp.where(negative, o, n), old, new)
+
             return (
                 j + jnp.where(negative, 0, 1),
                 keep(z, z_new),
