@@ -110,3 +110,19 @@ def test_python_dash_m_exit_status():
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "unknown optimizer 'nope'" in proc.stderr
+
+
+def test_race_model_initialisation():
+    # the race's NumPy-initialised MLP: LeCun-normal kernels (std 1/sqrt(fan_in)), zero biases
+    import jax
+    import numpy as np
+
+    from optzoo.problems import numpy_mlp
+
+    apply, params = numpy_mlp((64,), seed=0)
+    leaves = {jax.tree_util.keystr(p): np.asarray(x) for p, x in jax.tree_util.tree_flatten_with_path(params)[0]}
+    kernels = [v for k, v in leaves.items() if "kernel" in k]
+    biases = [v for k, v in leaves.items() if "bias" in k]
+    assert len(kernels) == 2 and all(not b.any() for b in biases)
+    assert abs(kernels[0].std() * np.sqrt(64) - 1) < 0.05 and np.abs(kernels[0]).max() <= 2 / np.sqrt(64) / 0.8796
+    assert apply(params, np.ones((3, 64), np.float32)).shape == (3, 10)

@@ -133,7 +133,7 @@ def numpy_mlp(hidden: Sequence[int] = (64,), seed: int = 0, **mlp_kwargs):
 
     def draw(path, leaf):
         shape, dtype = leaf.shape, leaf.dtype
-        if "kernel" not in str(path[-1]):
+        if "kernel" not in jax.tree_util.keystr(path):
             return jnp.asarray(np.zeros(shape, dtype))
         z = rng.standard_normal(shape)
         while np.any(bad := np.abs(z) > 2.0):
