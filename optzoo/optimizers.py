@@ -44,8 +44,13 @@ __all__ = [
 
 
 def _is_zero(x) -> bool:
-    """True only for a concrete zero: a traced hyperparameter keeps its block."""
-    return v.concrete_float(x) == 0.0
+    """True only for a plain Python zero, which drops its block from the chain.
+
+    An array hyperparameter keeps its block even when it is zero: under
+    ``optax.inject_hyperparams`` ``init`` sees concrete arrays and ``update`` sees
+    traced ones, and both must build the same chain.
+    """
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and x == 0
 
 
 def _lr(fn: str, learning_rate) -> optax.GradientTransformation:
@@ -209,7 +214,10 @@ def rmsprop(
     Where eps sits matters early in training, when ``var_t`` is tiny: inside the
     root the step is bounded by ``g / sqrt(eps)``, outside by ``g / eps``.
     Defaults: ``decay = 0.9`` and ``learning_rate = 1e-3`` from Hinton's lecture
-    and Keras. Equals ``optax.rmsprop`` at the same hyperparameters. ``nu_dtype``
+    and Keras. Equals ``optax.rmsprop`` at the same hyperparameters with a constant
+    learning rate. With momentum and a schedule they differ: the learning rate
+    multiplies the whole buffer here (as PyTorch), while optax and Keras put it
+    inside the buffer (``buf_t = momentum * buf_{t-1} + lr_t * d_t``). ``nu_dtype``
     (e.g. float32 for bfloat16 params): see ``scale_by_rms``.
     """
     fn = "rmsprop"

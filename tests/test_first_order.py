@@ -550,3 +550,21 @@ def test_flax_nnx_model_trains(name):
     for _ in range(150):
         last = float(step(model, opt))
     assert last < 0.3 * first, f"{name}: loss {first:.4f} -> {last:.4f}"
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: optax.inject_hyperparams(optzoo.sgd)(learning_rate=0.1, momentum=0.0, weight_decay=0.0),
+        lambda: optax.inject_hyperparams(optzoo.rmsprop)(learning_rate=0.1, momentum=0.0),
+        lambda: optax.inject_hyperparams(optzoo.adamw)(learning_rate=0.1, weight_decay=0.0),
+    ],
+)
+def test_inject_hyperparams_with_zero_valued_options(make):
+    """Zero-valued injected hyperparameters are arrays: the chain keeps the same blocks
+    in init (concrete) and update (traced)."""
+    tx = make()
+    params = random_params(0)
+    state = tx.init(params)
+    updates, state = jax.jit(tx.update)(params, state, params)
+    assert all(np.all(np.isfinite(u)) for u in jax.tree.leaves(updates))

@@ -24,8 +24,9 @@ def run_suite(json_path: str) -> int:
 
 
 def render(records: list[dict]) -> str:
-    import torch
+    os.environ.setdefault("KERAS_BACKEND", "jax")
     import keras
+    import torch
 
     by_class: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for r in records:
