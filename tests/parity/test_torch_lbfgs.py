@@ -70,7 +70,7 @@ def _run_torch(x, y, params, steps, **kw):
     return history, evals
 
 
-# Iterates move for the first 14-46 steps (the step at which each run reaches
+# Iterates move for the first 3-46 steps (the step at which each run reaches
 # torch's own stopping tests is in the comment) and are then held by them; all 100
 # steps are compared. Near the minimiser L-BFGS amplifies last-bit differences (its
 # pairs y = g - g_prev are differences of tiny gradients, and torch and XLA sum in
@@ -86,9 +86,16 @@ CONFIGS = {
     "lr=0.5,max_iter=4,history_size=10,tolerance_grad=1e-6": dict(
         lr=0.5, max_iter=4, history_size=10, tolerance_grad=1e-6
     ),
-    # moves until step 30
+    # moves until step 30; max_eval = 1 leaves the search a single trial per step
     "max_iter=1,history_size=8,strong_wolfe": dict(
         max_iter=1, history_size=8, line_search_fn="strong_wolfe"
+    ),
+    # torch's defaults with the search: moves for 3 steps (49 evaluations, 60 iterations)
+    "history_size=10,strong_wolfe": dict(history_size=10, line_search_fn="strong_wolfe"),
+    # a first trial 5x too long: bracketing and zoom on most iterations; moves until step 9
+    "lr=5,max_iter=3,max_eval=10,history_size=7,tolerance_change=1e-7,strong_wolfe": dict(
+        lr=5, max_iter=3, max_eval=10, history_size=7, tolerance_change=1e-7,
+        line_search_fn="strong_wolfe",
     ),
 }
 STEPS = 100
