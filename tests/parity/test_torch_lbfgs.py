@@ -90,9 +90,11 @@ CONFIGS = {
     "max_iter=1,history_size=8,strong_wolfe": dict(
         max_iter=1, history_size=8, line_search_fn="strong_wolfe"
     ),
-    # torch's defaults with the search: moves for 3 steps (49 evaluations, 60 iterations)
+    # torch's defaults with the search: moves for 3 steps (49 evaluations; one
+    # extrapolation and two zoom trials in torch's search)
     "history_size=10,strong_wolfe": dict(history_size=10, line_search_fn="strong_wolfe"),
-    # a first trial 5x too long: bracketing and zoom on most iterations; moves until step 9
+    # a first trial 5x too long: the search brackets at once and zooms (27 zoom trials);
+    # moves until step 9
     "lr=5,max_iter=3,max_eval=10,history_size=7,tolerance_change=1e-7,strong_wolfe": dict(
         lr=5, max_iter=3, max_eval=10, history_size=7, tolerance_change=1e-7,
         line_search_fn="strong_wolfe",
