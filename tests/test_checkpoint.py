@@ -1,8 +1,9 @@
 """Orbax checkpoints: stop mid-training, restore in a fresh process, carry on.
 
 For every optimizer constructor exported by ``optzoo`` (each one buildable from a
-learning rate alone), the parameters and optimizer state after ``SAVE_AT`` steps
-are saved with orbax; a new Python process restores them into the structure
+learning rate alone), one Python process trains ``SAVE_AT`` steps, saves the
+parameters and optimizer state with orbax and runs on to ``TOTAL``; a second
+process restores them into the structure
 ``tx.init`` gives, trains the remaining steps, and the final parameters and state
 must be bitwise identical to an uninterrupted run. All optimizers share one
 checkpoint and one subprocess to keep the test fast.
@@ -99,30 +100,43 @@ def resume(ckpt_dir: str, out_file: str) -> None:
     np.savez(out_file, **finals)
 
 
-@pytest.mark.slow  # one compile per optimizer in each of two processes
-def test_checkpoint_resume_in_fresh_process_is_bitwise_identical(tmp_path):
+def first_run(ckpt_dir: str, out_file: str) -> None:
+    """Run in a fresh process: train every optimizer SAVE_AT steps, save, and go on
+    uninterrupted to TOTAL steps."""
     txs = optimizers()
-    assert {"sgd", "adam", "adadelta", "nadam", "rmsprop"} <= set(txs)
     mid, finals = {}, {}
     for name, tx in txs.items():
         p = init_params()
         params, state = run(tx, p, tx.init(p), 0, SAVE_AT)
         mid[name] = {"params": params, "opt_state": state}
-        finals[name] = _flat(run(tx, params, state, SAVE_AT, TOTAL))
+        for i, leaf in enumerate(_flat(run(tx, params, state, SAVE_AT, TOTAL))):
+            finals[f"{name}/{i}"] = leaf
     ckptr = ocp.StandardCheckpointer()
-    ckptr.save(tmp_path / "mid", mid)
+    ckptr.save(os.path.join(ckpt_dir, "mid"), mid)
     ckptr.wait_until_finished()
+    np.savez(out_file, **finals)
 
-    out_file = tmp_path / "resumed.npz"
-    code = f"import tests.test_checkpoint as t; t.resume({str(tmp_path)!r}, {str(out_file)!r})"
+
+def _in_fresh_process(tmp_path, fn: str, out_file) -> None:
+    # both processes share a compilation cache, so the second one loads the first
+    # one's executables instead of compiling them again
+    env = dict(os.environ, JAX_COMPILATION_CACHE_DIR=str(tmp_path / "xla-cache"),
+               JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+               JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
+    code = f"import tests.test_checkpoint as t; t.{fn}({str(tmp_path)!r}, {str(out_file)!r})"
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                          timeout=600)
+                          timeout=600, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    resumed = np.load(out_file)
-    mismatched = []
-    for name, leaves in finals.items():
-        for i, want in enumerate(leaves):
-            got = resumed[f"{name}/{i}"]
-            if got.dtype != want.dtype or not np.array_equal(got, want, equal_nan=True):
-                mismatched.append(f"{name} leaf {i}")
+
+
+@pytest.mark.slow  # one compile per optimizer
+def test_checkpoint_resume_in_fresh_process_is_bitwise_identical(tmp_path):
+    assert {"sgd", "adam", "adadelta", "nadam", "rmsprop"} <= set(optimizers())
+    _in_fresh_process(tmp_path, "first_run", tmp_path / "uninterrupted.npz")
+    _in_fresh_process(tmp_path, "resume", tmp_path / "resumed.npz")
+    want, got = np.load(tmp_path / "uninterrupted.npz"), np.load(tmp_path / "resumed.npz")
+    assert sorted(want.files) == sorted(got.files)
+    mismatched = [k for k in want.files
+                  if got[k].dtype != want[k].dtype or not np.array_equal(got[k], want[k], equal_nan=True)]
     assert not mismatched, mismatched
+    assert len({k.split("/")[0] for k in want.files}) == len(optimizers())
