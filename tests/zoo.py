@@ -92,6 +92,17 @@ ZOO: dict[str, Case] = {
     "sparse_adam": _c(lambda: optzoo.sparse_adam(0.02, b1=0.8, b2=0.99, eps=1e-6)),
     "lion": _c(lambda: optzoo.lion(3e-3, b1=0.8, b2=0.95, weight_decay=0.01), counters=False),
     "muon": _c(lambda: optzoo.muon(0.01, momentum=0.9, ns_steps=4, weight_decay=0.01)),
+    # ------------------------------------------------------------ second order, monitor
+    "angd": _c(lambda: optzoo.angd(0.05, eps=1e-2, max_full_size=64, init_scale=0.5)),
+    "lbfgs": _c(lambda: optzoo.lbfgs(memory_size=4, max_linesearch_steps=10),
+                extra_args=("value", "grad", "value_fn")),
+    "lbfgs[lr]": _c(lambda: optzoo.lbfgs(0.05, memory_size=3, linesearch=None),
+                    extra_args=("value", "grad", "value_fn")),
+    "newton": _c(lambda: optzoo.newton(0.5, damping=0.1), extra_args=("value_fn",),
+                 stateless=True),
+    "newton_cg": _c(lambda: optzoo.newton_cg(0.5, damping=0.1, max_cg_iters=10, cg_tol=1e-6),
+                    extra_args=("value_fn",), stateless=True),
+    "monitor_gradients": _c(lambda: optzoo.monitor_gradients(1e-2, 1e-6, 1e2)),
     # ------------------------------------------------------------ clipping, wrappers
     "clip_by_value": _c(lambda: optzoo.clip_by_value(0.5), stateless=True, counters=False),
     "clip_by_norm": _c(lambda: optzoo.clip_by_norm(0.7), stateless=True, counters=False),
@@ -145,7 +156,8 @@ def public_name(key: str) -> str:
 
 # Names in ``optzoo.__all__`` that are not transformation constructors.
 NOT_TRANSFORMATIONS = {"data", "keras", "problems", "pytorch", "schedules", "transforms",
-                       "train", "cli", "fit", "make_train_step", "make_nnx_train_step"}
+                       "train", "cli", "fit", "make_train_step", "make_nnx_train_step",
+                       "asgd_averaged_params", "gradient_report"}
 
 
 def quadratic(seed_tree):
