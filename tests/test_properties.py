@@ -39,7 +39,12 @@ XFAIL: dict[tuple[str, str], str] = {}  # (test, case) -> reason naming the bug
 _ADAFACTOR_F16 = ("adafactor in float16: eps1 = 1e-30 underflows to 0 in float16, so a zero "
                   "gradient gives sq = g^2 + eps1 = 0 and the update 0 * rsqrt(0) = NaN "
                   "(optzoo/transforms/factored.py computes sq in the params' dtype)")
+_NEWTON_HALF = ("newton in bfloat16/float16: the dense Hessian solve runs in the params' dtype "
+                "and jnp.linalg has no half-precision solver (NotImplementedError: Unsupported "
+                "dtype), optzoo/transforms/newton.py")
 DTYPE_BUGS = {
+    ("newton", "bfloat16"): _NEWTON_HALF,
+    ("newton", "float16"): _NEWTON_HALF,
     ("adafactor", "float16"): _ADAFACTOR_F16,
     ("transforms.scale_by_adafactor", "float16"): _ADAFACTOR_F16,
 }
@@ -121,7 +126,14 @@ def check_properties(name, skeleton, dtype, seed):
     params, grads, loss_fn = _build(skeleton, dtype, seed)
     tx = case.make()
     eager, states = _two_steps(case, tx, params, grads, loss_fn, tx.update)
-    jitted, jstates = _two_steps(case, tx, params, grads, loss_fn, jax.jit(tx.update))
+    fn_kw = {"value_fn": loss_fn} if "value_fn" in case.extra_args else {}
+    compiled = jax.jit(lambda g, s, p, kw: tx.update(g, s, p, **kw, **fn_kw))
+
+    def jit_update(g, s, p, **kw):  # value_fn is a function: closed over, not traced
+        kw.pop("value_fn", None)
+        return compiled(g, s, p, kw)
+
+    jitted, jstates = _two_steps(case, tx, params, grads, loss_fn, jit_update)
     sig = _signature(states[0])
     for k, ((u, p), (ju, jp)) in enumerate(zip(eager, jitted)):
         # P1: shapes and dtypes
@@ -179,6 +191,12 @@ def test_known_dtype_bugs(name, dtype):
     """A zero gradient in the given dtype (the only input each bug needs)."""
     params = {"w": jnp.ones((3, 2), dtype), "s": jnp.asarray(1.5, dtype)}
     grads = jax.tree.map(jnp.zeros_like, params)
-    tx = ZOO[name].make()
-    updates, state = tx.update(grads, tx.init(params), params)
+    case = ZOO[name]
+    tx = case.make()
+
+    def loss_fn(p):
+        return sum(jnp.sum(x.astype(jnp.float32) ** 2) for x in jax.tree.leaves(p))
+
+    updates, state = tx.update(grads, tx.init(params), params,
+                               **step_kwargs(case, params, loss_fn, grads))
     assert _finite(updates) and _finite(state)
