@@ -73,7 +73,9 @@ def batches(
         batch_size = n
     v.check_int("batches", "batch_size", batch_size, 1, max(n, 1))
     v.check_bool("batches", "drop_remainder", drop_remainder)
-    order = jnp.arange(n) if key is None else jax.random.permutation(key, n)
+    # The order lives on the host: slicing it there costs no compilation, and every
+    # full batch then runs the same gather program (one compile for the whole epoch).
+    order = np.arange(n) if key is None else np.asarray(jax.random.permutation(key, n))
     arrays = jax.tree.map(jnp.asarray, arrays)
     for b in range(num_batches(n, batch_size, drop_remainder)):
         idx = order[b * batch_size : (b + 1) * batch_size]
