@@ -33,6 +33,7 @@ import datetime
 import math
 import os
 import platform
+import random
 import re
 import statistics
 import subprocess
@@ -265,7 +266,7 @@ def _time_interleaved(
     """Median-ready samples of seconds per call, each runner timed in turn per round.
 
     Each sample runs a runner ``inner`` times in a row (enough calls to last about
-    ``sample_s``) and records the mean; the order of runners rotates every round.
+    ``sample_s``) and records the mean; the order of runners is shuffled every round.
     """
     names = list(runners)
     inner = {}
@@ -277,10 +278,16 @@ def _time_interleaved(
         one = max(time.perf_counter() - t0, 1e-7)
         inner[n] = max(1, min(1000, int(sample_s / one)))
     samples: dict[str, list[float]] = {n: [] for n in names}
+    rng = random.Random(0)
     for r in range(repeats):
-        order = names[r % len(names):] + names[: r % len(names)]
+        # a fresh order each round, so that no runner always follows the same one
+        # (torch's and XLA's worker threads spin for a while after a parallel loop
+        # and slow down whatever runs next), plus a short pause to let them sleep
+        order = names[:]
+        rng.shuffle(order)
         for n in order:
             run, k = runners[n], inner[n]
+            time.sleep(0.002)
             t0 = time.perf_counter()
             for _ in range(k):
                 run()
