@@ -42,7 +42,12 @@ _ADAFACTOR_F16 = ("adafactor in float16: eps1 = 1e-30 underflows to 0 in float16
 _NEWTON_HALF = ("newton in bfloat16/float16: the dense Hessian solve runs in the params' dtype "
                 "and jnp.linalg has no half-precision solver (NotImplementedError: Unsupported "
                 "dtype), optzoo/transforms/newton.py")
+_ADAGRAD_F16 = ("adagrad with eps_in_sqrt=False, initial_accumulator_value=0 and float16 params: "
+                "a zero gradient gives a NaN update (eps=1e-8 is below float16's smallest "
+                "subnormal, so sqrt(0) + eps vanishes; _divide_by_root in "
+                "optzoo/transforms/adaptive.py)")
 DTYPE_BUGS = {
+    ("adagrad[torch]", "float16"): _ADAGRAD_F16,
     ("newton", "bfloat16"): _NEWTON_HALF,
     ("newton", "float16"): _NEWTON_HALF,
     ("adafactor", "float16"): _ADAFACTOR_F16,
