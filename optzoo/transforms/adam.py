@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import optax
 
 from optzoo import _validate as v
+from optzoo.transforms._dtypes import wide
 
 
 class AdamState(NamedTuple):
@@ -52,7 +53,10 @@ def update_moments(fn, updates, state, b1, b2):
 
 def _adam_direction(mu_hat, nu_hat, eps, eps_root, like):
     return jax.tree.map(
-        lambda m, n, g: (m / (jnp.sqrt(n + eps_root) + eps)).astype(g.dtype), mu_hat, nu_hat, like
+        lambda m, n, g: (wide(m) / (jnp.sqrt(wide(n) + eps_root) + eps)).astype(g.dtype),
+        mu_hat,
+        nu_hat,
+        like,
     )
 
 
@@ -153,8 +157,14 @@ def scale_by_adamax(
         shift = eps if eps_inside_max else 0.0
         u = jax.tree.map(lambda g, u: jnp.maximum(b2 * u, jnp.abs(g) + shift), updates, state.nu)
         mu_hat = optax.tree.bias_correction(mu, b1, count)
-        denom_eps = 0.0 if eps_inside_max else eps
-        out = jax.tree.map(lambda m, u, g: (m / (u + denom_eps)).astype(g.dtype), mu_hat, u, updates)
+
+        def direction(m, u, g):
+            # u >= eps already when eps_inside_max; the floor keeps it there when u
+            # is stored in a half precision that has no room for eps.
+            denom = jnp.maximum(wide(u), eps) if eps_inside_max else wide(u) + eps
+            return (wide(m) / denom).astype(g.dtype)
+
+        out = jax.tree.map(direction, mu_hat, u, updates)
         return out, AdamState(count=count, mu=mu, nu=u)
 
     return optax.GradientTransformation(init_fn, update_fn)
@@ -221,8 +231,8 @@ def scale_by_nadam(
         nu_hat = optax.tree.bias_correction(nu, b2, count)
 
         def direction(g, m, n):
-            denom = jnp.sqrt(n + eps_root) + eps
-            return ((c_grad * g + c_mom * m) / denom).astype(g.dtype)
+            denom = jnp.sqrt(wide(n) + eps_root) + eps
+            return ((c_grad * wide(g) + c_mom * wide(m)) / denom).astype(g.dtype)
 
         out = jax.tree.map(direction, updates, mu, nu_hat)
         mu, nu = optax.tree.cast(mu, mu_dtype), optax.tree.cast(nu, nu_dtype)

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import optax
 
 from optzoo import _validate as v
+from optzoo.transforms._dtypes import wide
 
 
 def _divide_by_root(g, sq, eps, eps_in_sqrt, guard=True):
@@ -18,11 +19,12 @@ def _divide_by_root(g, sq, eps, eps_in_sqrt, guard=True):
     ``guard=False`` leaves the zero test out when the root cannot be zero (see
     :func:`_root_can_vanish`): the same numbers for finite squares, half the
     operations to trace (a NaN square then gives a NaN output, as in optax and PyTorch)."""
+    dtype, g, sq = g.dtype, wide(g), wide(sq)
     root = jnp.sqrt(sq + eps) if eps_in_sqrt else jnp.sqrt(sq) + eps
     if not guard:
-        return (g / root).astype(g.dtype)
+        return (g / root).astype(dtype)
     safe = jnp.where(root > 0, root, 1)
-    return jnp.where(root > 0, g / safe, 0).astype(g.dtype)
+    return jnp.where(root > 0, g / safe, 0).astype(dtype)
 
 
 def _root_can_vanish(eps, centered=False) -> bool:
@@ -179,7 +181,8 @@ def scale_by_adadelta(rho: float = 0.95, eps: float = 1e-6) -> optax.GradientTra
         dx = jax.tree.map(
             # one root of the ratio: XLA then keeps dx in one fused pass instead of
             # materialising both roots (56 instead of 68 bytes per parameter on CPU)
-            lambda g, eg, ex: (g * jnp.sqrt((ex + eps) / (eg + eps))).astype(g.dtype),
+            lambda g, eg, ex: (wide(g) * jnp.sqrt((wide(ex) + eps) / (wide(eg) + eps)))
+            .astype(g.dtype),
             updates,
             e_g2,
             state.e_dx2,

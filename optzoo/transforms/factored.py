@@ -10,6 +10,7 @@ import numpy as np
 import optax
 
 from optzoo import _validate as v
+from optzoo.transforms._dtypes import wide
 
 
 class AdafactorState(NamedTuple):
@@ -185,6 +186,7 @@ def scale_by_adafactor(
 
         def one(g, p, v_row, v_col, v_full):
             dtype = g.dtype
+            g, p, v_row, v_col, v_full = map(wide, (g, p, v_row, v_col, v_full))
             e1 = jnp.finfo(dtype).eps if eps1 is None else eps1
             sq = jnp.square(g) + e1 if eps1_mode == "add" else jnp.square(g)
             ax = axes_of(p)
@@ -198,9 +200,8 @@ def scale_by_adafactor(
                 v_hat = (
                     jnp.expand_dims(v_row / row_mean, c_ax) * jnp.expand_dims(v_col, r_ax)
                 )
-                v_row, v_col = v_row.astype(dtype), v_col.astype(dtype)
             else:
-                v_full = (v_full + one_minus_beta2 * (sq - v_full)).astype(dtype)
+                v_full = v_full + one_minus_beta2 * (sq - v_full)
                 v_hat = v_full
             if eps1_mode == "clamp":
                 v_hat = jnp.maximum(v_hat, e1 * e1)
@@ -212,7 +213,8 @@ def scale_by_adafactor(
             out = alpha * u
             if v.concrete_float(weight_decay) != 0.0:
                 out = out + lr_t * weight_decay * p
-            return (-out).astype(dtype), v_row, v_col, v_full
+            states = (v_row, v_col, v_full)
+            return (-out).astype(dtype), *(s.astype(dtype) for s in states)
 
         quads = jax.tree.map(one, updates, params, state.v_row, state.v_col, state.v)
         outer = jax.tree.structure(updates)

@@ -11,6 +11,7 @@ import optax
 from jax.flatten_util import ravel_pytree
 
 from optzoo import _validate as v
+from optzoo.transforms._dtypes import wide
 
 
 class NewtonState(NamedTuple):
@@ -47,7 +48,8 @@ def scale_by_newton(damping: float = 0.0) -> optax.GradientTransformationExtraAr
         v.check_tree_match(fn, updates, params, "params")
         x, unravel = ravel_pytree(params)
         g, _ = ravel_pytree(updates)
-        h = jax.hessian(lambda z: value_fn(unravel(z)))(x)
+        # half precisions have no dense solver; solve in at least float32
+        h = wide(jax.hessian(lambda z: value_fn(unravel(z)))(x))
         h = h + damping * jnp.eye(x.shape[0], dtype=h.dtype)
         direction = jnp.linalg.solve(h, g.astype(h.dtype))
         out = jax.tree.map(lambda d, u: d.astype(u.dtype), unravel(direction), updates)

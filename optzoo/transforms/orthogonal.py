@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import optax
 
 from optzoo import _validate as v
+from optzoo.transforms._dtypes import wide
 
 MUON_NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
 
@@ -52,8 +53,8 @@ def newton_schulz(
     a, b, c = ns_coefficients
     out_dtype = x.dtype
     low = jnp.dtype(ns_dtype or x.dtype)
-    wide = jnp.promote_types(low, jnp.float32)
-    if low == wide:
+    acc = jnp.promote_types(low, jnp.float32)
+    if low == acc:
         rnd = lambda y: y  # noqa: E731
     else:
         # Round to the iteration dtype once per line, as a fused multiply-add in
@@ -61,12 +62,13 @@ def newton_schulz(
         # pair of casts, survives XLA's removal of redundant conversions under jit.
         info = jnp.finfo(low)
         rnd = lambda y: jax.lax.reduce_precision(y, info.nexp, info.nmant)  # noqa: E731
-    x = x.astype(low).astype(wide)
+    x = x.astype(low).astype(acc)
     tall = x.shape[0] > x.shape[1]
     if tall:
         x = x.T
     norm = rnd(jnp.sqrt(jnp.sum(jnp.square(x))))
-    x = rnd(x / jnp.maximum(norm, rnd(jnp.asarray(eps, wide))))
+    # eps stays wide: in float16 (no subnormals under reduce_precision) it would be 0
+    x = rnd(x / jnp.maximum(norm, eps))
     for _ in range(ns_steps):
         gram = rnd(x @ x.T)
         poly = rnd(b * gram + c * (gram @ gram))
@@ -203,7 +205,7 @@ def scale_by_muon(
             n = (b2 * n + (1.0 - b2) * jnp.square(g)).astype(n.dtype)
             m_hat = m_raw / (1.0 - momentum**t)
             n_hat = n / (1.0 - b2**t)
-            return (m_hat / (jnp.sqrt(n_hat) + adam_eps)).astype(g.dtype), n
+            return (wide(m_hat) / (jnp.sqrt(wide(n_hat)) + adam_eps)).astype(g.dtype), n
 
         pairs = jax.tree.map(leaf, updates, look, mu, state.nu)
         outer = jax.tree.structure(updates)

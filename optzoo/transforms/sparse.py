@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import optax
 
 from optzoo import _validate as v
+from optzoo.transforms._dtypes import wide
 from optzoo.transforms import adam as _adam
 
 
@@ -85,7 +86,7 @@ def scale_by_sparse_adam(
         if eps_hat:
             t = count.astype(jnp.result_type(float))
             step = jnp.sqrt(1.0 - b2**t) / (1.0 - b1**t)
-            out = jax.tree.map(lambda m, n: step * m / (jnp.sqrt(n) + eps), mu, nu)
+            out = jax.tree.map(lambda m, n: step * wide(m) / (jnp.sqrt(wide(n)) + eps), mu, nu)
         else:
             mu_hat = optax.tree.bias_correction(mu, b1, count)
             nu_hat = optax.tree.bias_correction(nu, b2, count)

@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import optax
 
 from optzoo import _validate as v
+from optzoo.transforms._dtypes import wide
 
 
 def weight_matrices_mask(params):
@@ -63,8 +64,8 @@ def scale_by_trust_ratio(
         v.check_tree_match(fn, updates, params, "params")
 
         def scale(u, p):
-            param_norm = jnp.maximum(jnp.sqrt(jnp.sum(jnp.square(p))), min_norm)
-            update_norm = jnp.maximum(jnp.sqrt(jnp.sum(jnp.square(u))), min_norm)
+            param_norm = jnp.maximum(jnp.sqrt(jnp.sum(jnp.square(wide(p)))), min_norm)
+            update_norm = jnp.maximum(jnp.sqrt(jnp.sum(jnp.square(wide(u)))), min_norm)
             ratio = trust_coefficient * param_norm / (update_norm + eps)
             zero = jnp.logical_or(param_norm == 0.0, update_norm == 0.0)
             ratio = jnp.where(zero, 1.0, ratio)
