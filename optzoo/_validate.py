@@ -37,28 +37,48 @@ __all__ = [
 ]
 
 
-_OWNER: contextvars.ContextVar[str | None] = contextvars.ContextVar("optzoo_owner", default=None)
+_OWNER: contextvars.ContextVar[tuple[str, dict[str, str]] | None] = contextvars.ContextVar(
+    "optzoo_owner", default=None
+)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def named(func: F) -> F:
+def named(func: F | None = None, /, **spelled: str) -> Any:
     """Decorate a public constructor so that every check it triggers, including the
     ones inside the building blocks it chains, names *it*: ``adam: b1 ...`` rather
-    than ``scale_by_adam: b1 ...``. The outermost decorated call wins."""
+    than ``scale_by_adam: b1 ...``. The outermost decorated call wins.
 
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        token = _OWNER.set(_OWNER.get() or func.__name__)
-        try:
-            return func(*args, **kwargs)
-        finally:
-            _OWNER.reset(token)
+    A flavor whose arguments are spelled differently from the core ones it passes
+    them to gives the spellings, core name to its own, so the message names the
+    argument the caller wrote::
 
-    return wrapper  # type: ignore[return-value]
+        @named(b1="beta_1", eps="epsilon")
+        def Adam(learning_rate=0.001, beta_1=0.9, ..., epsilon=1e-7): ...
+    """
+
+    def decorate(f: F) -> F:
+        @functools.wraps(f)
+        def wrapper(*args, **kwargs):
+            token = _OWNER.set(_OWNER.get() or (f.__name__, spelled))
+            try:
+                return f(*args, **kwargs)
+            finally:
+                _OWNER.reset(token)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate if func is None else decorate(func)
 
 
 def _owner(fn: str) -> str:
-    return _OWNER.get() or fn
+    owner = _OWNER.get()
+    return owner[0] if owner else fn
+
+
+def _spelled(name: str) -> str:
+    """``name`` as the outermost constructor's caller spells it."""
+    owner = _OWNER.get()
+    return owner[1].get(name, name) if owner else name
 
 
 def is_concrete(value: Any) -> bool:
@@ -90,7 +110,7 @@ def _fmt_bound(x: float) -> str:
 
 
 def _type_error(fn: str, name: str, what: str, value: Any) -> ValueError:
-    return ValueError(f"{_owner(fn)}: {name} must be {what}, got {_fmt(value)}")
+    return ValueError(f"{_owner(fn)}: {_spelled(name)} must be {what}, got {_fmt(value)}")
 
 
 def check_range(
@@ -122,7 +142,9 @@ def check_range(
             + f"{_fmt_bound(low)}, {_fmt_bound(high)}"
             + (")" if high_open else "]")
         )
-        raise ValueError(f"{_owner(fn)}: {name} must be in {interval}, got {_fmt(value)}")
+        raise ValueError(
+            f"{_owner(fn)}: {_spelled(name)} must be in {interval}, got {_fmt(value)}"
+        )
 
 
 def check_positive(fn: str, name: str, value: Any) -> None:
@@ -159,7 +181,9 @@ def check_choice(fn: str, name: str, value: Any, choices: Iterable[Any]) -> None
     choices = tuple(choices)
     if value not in choices:
         listed = ", ".join(repr(c) for c in choices)
-        raise ValueError(f"{_owner(fn)}: {name} must be one of {listed}, got {_fmt(value)}")
+        raise ValueError(
+            f"{_owner(fn)}: {_spelled(name)} must be one of {listed}, got {_fmt(value)}"
+        )
 
 
 def check_bool(fn: str, name: str, value: Any) -> None:

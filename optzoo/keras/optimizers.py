@@ -35,6 +35,9 @@ from optzoo.transforms import trust_ratio as _trust_ratio
 from optzoo.transforms.ftrl import scale_by_ftrl
 from optzoo.transforms.momentum import scale_by_trace
 
+# Keras's spelling of the core arguments, for the messages of checks run in the core.
+_SPELLED = dict(b1="beta_1", b2="beta_2", eps="epsilon")
+
 __all__ = [
     "SGD",
     "Adam",
@@ -138,7 +141,7 @@ def _adam_core(b1, b2, eps, amsgrad):
 
 
 @_doc
-@v.named
+@v.named(**_SPELLED)
 def Adam(
     learning_rate: ScalarOrSchedule = 0.001,
     beta_1: float = 0.9,
@@ -180,7 +183,7 @@ def Adam(
 
 
 @_doc
-@v.named
+@v.named(**_SPELLED)
 def AdamW(
     learning_rate: ScalarOrSchedule = 0.001,
     weight_decay: float = 0.004,
@@ -222,7 +225,7 @@ def AdamW(
 
 
 @_doc
-@v.named
+@v.named(**_SPELLED)
 def Adamax(
     learning_rate: ScalarOrSchedule = 0.001,
     beta_1: float = 0.9,
@@ -265,7 +268,7 @@ def Adamax(
 
 
 @_doc
-@v.named
+@v.named(**_SPELLED)
 def Nadam(
     learning_rate: ScalarOrSchedule = 0.001,
     beta_1: float = 0.9,
@@ -315,7 +318,7 @@ def Nadam(
 
 
 @_doc
-@v.named
+@v.named(**_SPELLED, decay="rho")
 def RMSprop(
     learning_rate: ScalarOrSchedule = 0.001,
     rho: float = 0.9,
@@ -368,7 +371,7 @@ def RMSprop(
 
 
 @_doc
-@v.named
+@v.named(**_SPELLED)
 def Adagrad(
     learning_rate: ScalarOrSchedule = 0.001,
     initial_accumulator_value: float = 0.1,
@@ -410,7 +413,7 @@ def Adagrad(
 
 
 @_doc
-@v.named
+@v.named(**_SPELLED)
 def Adadelta(
     learning_rate: ScalarOrSchedule = 0.001,
     rho: float = 0.95,
@@ -515,7 +518,7 @@ def Ftrl(
 
 
 @_doc
-@v.named
+@v.named(**_SPELLED, beta2_decay="beta_2_decay", eps1="epsilon_1", eps2="epsilon_2")
 def Adafactor(
     learning_rate: ScalarOrSchedule = 0.001,
     beta_2_decay: float = -0.8,
@@ -583,7 +586,7 @@ def Adafactor(
 
 
 @_doc
-@v.named
+@v.named(**_SPELLED)
 def Lamb(
     learning_rate: ScalarOrSchedule = 0.001,
     beta_1: float = 0.9,
@@ -632,7 +635,7 @@ def Lamb(
 
 
 @_doc
-@v.named
+@v.named(**_SPELLED)
 def Lion(
     learning_rate: ScalarOrSchedule = 0.001,
     beta_1: float = 0.9,

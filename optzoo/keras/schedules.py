@@ -49,7 +49,7 @@ def _step(step) -> jax.Array:
     return _f(step)
 
 
-@v.named
+@v.named(init_value="initial_learning_rate")
 def ExponentialDecay(
     initial_learning_rate: float,
     decay_steps: float,
@@ -65,7 +65,7 @@ def ExponentialDecay(
     return _shared.exponential_decay(initial_learning_rate, decay_rate, decay_steps, staircase)
 
 
-@v.named
+@v.named(init_value="initial_learning_rate")
 def PiecewiseConstantDecay(
     boundaries: Sequence[float], values: Sequence[float], name: str = "PiecewiseConstant"
 ) -> Schedule:
@@ -89,7 +89,7 @@ def _power_of_nonnegative(base, power):
     return jnp.where(positive, jnp.power(safe, _f(power)), at_zero)
 
 
-@v.named
+@v.named(init_value="initial_learning_rate")
 def PolynomialDecay(
     initial_learning_rate: float,
     decay_steps: float,
@@ -125,7 +125,7 @@ def PolynomialDecay(
     return schedule
 
 
-@v.named
+@v.named(init_value="initial_learning_rate")
 def InverseTimeDecay(
     initial_learning_rate: float,
     decay_steps: float,
@@ -139,7 +139,7 @@ def InverseTimeDecay(
     return _shared.inverse_time_decay(initial_learning_rate, decay_rate, decay_steps, staircase)
 
 
-@v.named
+@v.named(init_value="initial_learning_rate")
 def CosineDecay(
     initial_learning_rate: float,
     decay_steps: float,
@@ -176,7 +176,7 @@ def CosineDecay(
     )
 
 
-@v.named
+@v.named(init_value="initial_learning_rate")
 def CosineDecayRestarts(
     initial_learning_rate: float,
     first_decay_steps: float,

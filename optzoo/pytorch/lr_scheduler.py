@@ -264,7 +264,7 @@ def CosineAnnealingWarmRestarts(
     return LRSchedule(fn, lr, schedule)
 
 
-@v.named
+@v.named(lr="base_lr")
 def CyclicLR(
     base_lr,
     max_lr,

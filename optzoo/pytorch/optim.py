@@ -480,7 +480,7 @@ def _pair(fn: str, name: str, value) -> tuple[float, float]:
     return value[0], value[1]
 
 
-@v.named
+@v.named(learning_rate="lr")
 def Rprop(
     lr: float = 1e-2,
     etas: tuple[float, float] = (0.5, 1.2),
@@ -519,7 +519,7 @@ def Rprop(
     )
 
 
-@v.named
+@v.named(learning_rate="lr")
 def ASGD(
     lr: ScalarOrSchedule = 1e-2,
     lambd: float = 1e-4,
@@ -556,7 +556,7 @@ def ASGD(
     )
 
 
-@v.named
+@v.named(learning_rate="lr", clip_threshold="d")
 def Adafactor(
     lr: ScalarOrSchedule = 1e-2,
     beta2_decay: float = -0.8,
