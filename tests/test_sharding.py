@@ -16,11 +16,6 @@ import pytest
 from tests.zoo import ZOO
 
 ROOT = Path(__file__).resolve().parents[1]
-XFAIL: dict[str, str] = {  # case -> reason naming the bug
-    "angd": ("angd init builds the diagonal g_inv of a large leaf with jnp.full(p.shape, ...) "
-             "(optzoo/transforms/angd.py, init_fn.one), so it lands on one device instead of "
-             "taking its param's sharding; jnp.full_like(p, init_scale) would keep it"),
-}
 SUPPORTED = [n for n, c in ZOO.items() if c.sharding is None]
 # Default run: the flat API (which chains every shared block) plus the blocks no
 # alias uses; the remaining blocks run in the slow test.
@@ -50,12 +45,7 @@ def results():
     return _run_check(CASES)
 
 
-def _params():
-    return [pytest.param(n, m, marks=pytest.mark.xfail(strict=True, reason=XFAIL[n]))
-            if n in XFAIL else (n, m) for n in CASES for m in ("1d", "2d")]
-
-
-@pytest.mark.parametrize("name,mesh", _params())
+@pytest.mark.parametrize("name,mesh", [(n, m) for n in CASES for m in ("1d", "2d")])
 def test_sharded_equals_unsharded(results, name, mesh):
     r = results[(name, mesh)]
     assert not r["errors"], "\n".join(r["errors"])

@@ -69,7 +69,7 @@ def scale_by_angd(
         def one(p):
             if _is_full(p, max_full_size):
                 return init_scale * jnp.eye(p.size, dtype=p.dtype)
-            return jnp.full(p.shape, init_scale, p.dtype)
+            return jnp.full_like(p, init_scale)
 
         return AngdState(count=jnp.zeros([], jnp.int32), g_inv=jax.tree.map(one, params))
 
