@@ -159,9 +159,14 @@ def scale_by_adamax(
         mu_hat = optax.tree.bias_correction(mu, b1, count)
 
         def direction(m, u, g):
-            # u >= eps already when eps_inside_max; the floor keeps it there when u
-            # is stored in a half precision that has no room for eps.
-            denom = jnp.maximum(wide(u), eps) if eps_inside_max else wide(u) + eps
+            if not eps_inside_max:
+                denom = wide(u) + eps
+            elif jnp.finfo(u.dtype).bits < 32:
+                # u >= eps already; the floor keeps it there when u is stored in a
+                # half precision that has no room for eps.
+                denom = jnp.maximum(wide(u), eps)
+            else:
+                denom = u
             return (wide(m) / denom).astype(g.dtype)
 
         out = jax.tree.map(direction, mu_hat, u, updates)
