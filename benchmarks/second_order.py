@@ -8,27 +8,27 @@ working set, state included. Time is the median of repeated calls after warm-up.
 
     python benchmarks/second_order.py [--sizes 10,100,1000] [--repeats 20]
 
-One run (2-core CPU shared with other jobs, so times are noisy to ~2x; memory is exact)::
+One run (idle 2-core CPU, 2026-12-02; ``--sizes 10,100,1000,10000``; memory is exact)::
 
           n method                 time x adam   memory x adam
-        110 lbfgs (zoom, m=10)         2.1           1.8
-        110 newton_cg (10 CG)          1.6           1.4
-        110 angd (full leaves)         1.2           3.6
-        110 newton (explicit H)        8.5          86.9
-       1010 lbfgs                      2.5           5.0
-       1010 newton_cg                  3.0           1.1
-       1010 angd (w: 1000 <= 1024, full) 7.4       178.8
-       1010 newton                  1391           462.5     (0.52 s/step)
-      10010 lbfgs                      3.7           8.3
-      10010 newton_cg                  8.2           1.2
-      10010 angd (default: diagonal)   1.4           0.7
-      10010 angd (forced full)       690          3286       (763 MB, 0.71 s/step)
-     100010 lbfgs                      3.0           8.3
-     100010 newton_cg                 10.6           1.2
-     100010 angd (diagonal)            0.8           0.7
+        110 lbfgs (zoom, m=10)         2.5           1.8
+        110 newton_cg (10 CG)          1.5           1.4
+        110 angd (default: full)       0.7           3.6
+        110 newton (explicit H)        9.3          86.9
+       1010 lbfgs                      3.9           5.0
+       1010 newton_cg                  3.5           1.1
+       1010 angd (w: 1000 <= 1024, full) 8.4       178.8
+       1010 newton                   282           462.5     (34 ms/step)
+      10010 lbfgs                      2.4           8.3
+      10010 newton_cg                  6.4           1.2
+      10010 angd (default: diagonal)   0.8           0.7
+      10010 angd (forced full)       207          3287       (763 MB, 107 ms/step)
+     100010 lbfgs                      3.6           8.3
+     100010 newton_cg                  9.7           1.2
+     100010 angd (diagonal)            0.9           0.7
 
 Size limits: newton holds the n x n Hessian plus jax.hessian's n-tangent
-intermediates and an O(n^3) solve (half a second per step at n = 1010 on this
+intermediates and an O(n^3) solve (34 ms per step at n = 1010 on this
 CPU; n = 10^4 would need 400 MB for H alone); angd's full matrix costs n^2 per
 leaf (4 MB at the default max_full_size = 1024, 400 MB at 10^4), above which the
 diagonal is cheaper than adam; lbfgs costs (2 m + 2) param copies (8x adam's
