@@ -230,7 +230,8 @@ def hlo_report(compiled_text: str) -> dict[str, Any]:
         if not m:
             continue
         name, shape, op, args = m.group(1), m.group(2), m.group(3), m.group(4)
-        out_bytes = _shape_bytes(shape) if not shape.startswith("(") else 0
+        # A multi-output fusion returns a tuple: each of its results is written.
+        out_bytes = _shape_bytes(shape)
         sizes[name] = out_bytes
         if op in _FREE:
             continue

@@ -36,6 +36,24 @@ ENTRY %main (p: f32[8], s: f32[8], g: f32[8]) -> (f32[8], f32[8]) {
     assert rep["aliased_outputs"] == 2
 
 
+def test_hlo_report_counts_every_result_of_a_multi_output_fusion():
+    text = """HloModule jit_f, input_output_alias={ {0}: (0, {}, may-alias), {1}: (1, {}, may-alias) }
+
+ENTRY %main (p: f32[8], s: f32[8], g: f32[8]) -> (f32[8], f32[8]) {
+  %p = f32[8]{0} parameter(0)
+  %s = f32[8]{0} parameter(1)
+  %g = f32[8]{0} parameter(2)
+  %fusion = (f32[8]{0}, f32[8]{0}) fusion(%p, %s, %g), kind=kLoop, calls=%fused_computation
+  %gte.0 = f32[8]{0} get-tuple-element(%fusion), index=0
+  %gte.1 = f32[8]{0} get-tuple-element(%fusion), index=1
+  ROOT %tuple = (f32[8]{0}, f32[8]{0}) tuple(%gte.0, %gte.1)
+}
+"""
+    rep = bench.hlo_report(text)
+    assert rep["kernels"] == 1 and rep["fusions"] == 1
+    assert rep["bytes_moved"] == 3 * 32 + 2 * 32  # reads p, s, g; writes p and s
+
+
 def test_min_traffic():
     assert bench.min_traffic_bytes(0) == 12  # SGD: read p, g; write p
     assert bench.min_traffic_bytes(2) == 28  # Adam
