@@ -432,8 +432,8 @@ def machine_description(device: str, threads: int | None) -> list[str]:
                  f"numpy {numpy.__version__}")
     lines.append(f"- device: {device} ({jax.devices(device if device != 'gpu' else 'gpu')[0].device_kind})")
     if device == "cpu":
-        lines.append(f"- threads: torch.get_num_threads() = {torch_threads}; XLA CPU intra-op pool = "
-                     f"{threads} (XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r})")
+        lines.append(f"- cores this process runs on (affinity): {threads}; torch.get_num_threads() = "
+                     f"{torch_threads} (XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r})")
     lines.append(f"- load average at start (1, 5, 15 min): {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return lines
 
@@ -465,8 +465,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="minimum length of one timed sample in ms (default 20, 5 with --quick)")
     p.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
     p.add_argument("--threads", type=int, default=None,
-                   help="threads for XLA and torch on CPU (default: all usable cores). "
-                        "1 turns XLA's intra-op thread pool off")
+                   help="cores for XLA and torch on CPU (default: all usable cores); the "
+                        "process is pinned to that many cores and torch uses as many threads")
     p.add_argument("--compile-repeats", type=int, default=None,
                    help="extra rounds of the compile-time comparison at (c), beyond the compilations "
                         "the timing at (c) does anyway (default 1, 0 with --quick)")
@@ -484,25 +484,25 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _ensure_threads(threads: int | None, argv: Sequence[str]) -> int:
-    """Set the XLA CPU thread pool before JAX starts its backend; re-run this module
-    in a fresh process when the backend is already running with other settings."""
-    usable = len(os.sched_getaffinity(0))
-    if threads is None or threads >= usable:
-        return usable
-    flags = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-    if threads != 1:
-        raise SystemExit("optzoo bench: --threads must be 1 or the number of usable cores "
-                         f"({usable}); XLA's CPU pool cannot be sized in between")
-    if flags in os.environ.get("XLA_FLAGS", ""):
-        return 1
+    """Pin this process, XLA's threads and torch's alike, to ``threads`` cores.
+
+    The affinity is set before JAX starts its backend (threads created later inherit
+    it); when the backend is already running, this module is re-run in a fresh process
+    that inherits the narrower affinity. XLA's own thread-pool flags are not used:
+    with jaxlib 0.10 (thunk runtime) they leave its loops running on every core.
+    """
+    cores = sorted(os.sched_getaffinity(0))
+    if threads is None or threads >= len(cores):
+        return len(cores)
+    if threads < 1:
+        raise SystemExit(f"optzoo bench: --threads must be at least 1, got {threads}")
+    os.sched_setaffinity(0, cores[:threads])
     from jax._src import xla_bridge
 
-    env = dict(os.environ, XLA_FLAGS=(os.environ.get("XLA_FLAGS", "") + " " + flags).strip())
     if xla_bridge.backends_are_initialized():
         sys.stdout.flush()
-        os.execve(sys.executable, [sys.executable, "-m", "optzoo.bench", *argv], env)
-    os.environ["XLA_FLAGS"] = env["XLA_FLAGS"]
-    return 1
+        os.execv(sys.executable, [sys.executable, "-m", "optzoo.bench", *argv])
+    return threads
 
 
 def main(argv: list[str] | None = None) -> int:
