@@ -394,7 +394,7 @@ def _torch_runner(make, shapes, flags, device):
 # --------------------------------------------------------------------------- reporting
 
 
-def machine_description(device: str, threads: int | None) -> list[str]:
+def machine_description(device: str) -> list[str]:
     import jax
     import jaxlib
     import numpy
@@ -426,14 +426,15 @@ def machine_description(device: str, threads: int | None) -> list[str]:
         lines.append(f"- memory: {int(mem.split()[1]) / 2**20:.1f} GiB")
     except (OSError, StopIteration):
         pass
-    lines.append(f"- usable cores (sched_getaffinity): {len(os.sched_getaffinity(0))}")
+    lines.append(f"- cores this process runs on (sched_getaffinity; --threads pins it): "
+                 f"{len(os.sched_getaffinity(0))}")
     lines.append(f"- python {platform.python_version()}, jax {jax.__version__}, jaxlib "
                  f"{jaxlib.__version__}, optax {optax.__version__}, torch {torch_version}, "
                  f"numpy {numpy.__version__}")
     lines.append(f"- device: {device} ({jax.devices(device if device != 'gpu' else 'gpu')[0].device_kind})")
     if device == "cpu":
-        lines.append(f"- cores this process runs on (affinity): {threads}; torch.get_num_threads() = "
-                     f"{torch_threads} (XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r})")
+        lines.append(f"- threads: torch.get_num_threads() = {torch_threads} "
+                     f"(XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r})")
     lines.append(f"- load average at start (1, 5, 15 min): {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return lines
 
@@ -571,7 +572,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     out: list[str] = ["# optzoo update-step benchmark", ""]
-    out += ["Machine:", ""] + machine_description(args.device, threads) + [""]
+    out += ["Machine:", ""] + machine_description(args.device) + [""]
     out += [f"Settings: {repeats} interleaved rounds per comparison, samples of at least "
             f"{sample_s * 1e3:.0f} ms, medians; all updates in float32; JAX steps jitted with "
             "params and state donated.", ""]
