@@ -2,74 +2,47 @@
 
 Every optimizer is an ``optax.GradientTransformation`` built from pure
 ``init``/``update`` functions; every schedule is a traceable ``step -> lr``.
+
+Every optimizer and wrapper declared in :mod:`optzoo.registry` is exported here
+under its name (``optzoo.adam``); ``optzoo.info(name)`` returns its record.
 """
 
-from optzoo import data, keras, problems, pytorch, schedules, transforms
-from optzoo.optimizers import (
-    adadelta,
-    adagrad,
-    adam,
-    adamax,
-    adamw,
-    amsgrad,
-    momentum,
-    nadam,
-    nag,
-    radam,
-    rmsprop,
-    sgd,
-)
-from optzoo.transforms.clipping import clip_by_global_norm, clip_by_norm, clip_by_value
-from optzoo.train import fit, make_nnx_train_step, make_train_step
+import importlib as _importlib
+import pkgutil as _pkgutil
+
+from optzoo import data, keras, problems, pytorch, registry, schedules, transforms
+from optzoo import optimizers as _optimizers  # noqa: F401  (registers the classic optimizers)
+from optzoo import wrappers as _wrappers  # noqa: F401  (registers skip_nonfinite)
+from optzoo.schedules import registry as _schedule_table  # noqa: F401  (registers schedules)
 from optzoo import train
-from optzoo.wrappers import skip_nonfinite
-from optzoo.optimizers import adafactor, asgd, lamb, lars, lion, muon, rprop, sparse_adam
+from optzoo.registry import info
+from optzoo.train import fit, make_nnx_train_step, make_train_step
 from optzoo.transforms.averaging import asgd_averaged_params
-from optzoo.optimizers import angd, lbfgs, newton, newton_cg
-from optzoo.transforms.monitor import gradient_report, monitor_gradients
+from optzoo.transforms.monitor import gradient_report
+
+# A module added under optzoo/transforms/ registers its optimizer on import.
+for _m in _pkgutil.iter_modules(transforms.__path__):
+    _importlib.import_module(f"{transforms.__name__}.{_m.name}")
+
+_EXPORTED = [r.name for r in registry.records() if r.kind in ("optimizer", "wrapper")]
+globals().update({r.name: r.constructor for r in registry.records() if r.name in _EXPORTED})
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "adadelta",
-    "adagrad",
-    "adam",
-    "adamax",
-    "adamw",
-    "amsgrad",
-    "clip_by_global_norm",
-    "clip_by_norm",
-    "clip_by_value",
+    *_EXPORTED,
+    "asgd_averaged_params",
     "data",
     "fit",
+    "gradient_report",
+    "info",
     "keras",
     "make_nnx_train_step",
     "make_train_step",
-    "momentum",
-    "nadam",
-    "nag",
     "problems",
     "pytorch",
-    "radam",
-    "rmsprop",
+    "registry",
     "schedules",
-    "sgd",
     "train",
-    "skip_nonfinite",
     "transforms",
-    "adafactor",
-    "asgd",
-    "asgd_averaged_params",
-    "lamb",
-    "lars",
-    "lion",
-    "muon",
-    "rprop",
-    "sparse_adam",
-    "angd",
-    "gradient_report",
-    "lbfgs",
-    "monitor_gradients",
-    "newton",
-    "newton_cg",
 ]

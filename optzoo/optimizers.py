@@ -7,11 +7,14 @@ hyperparameters raise ``ValueError`` here, at construction.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 import optax
 
+from optzoo import _blocks as _b
 from optzoo import _validate as v
+from optzoo import registry as R
+from optzoo._blocks import ScalarOrSchedule
 from optzoo.transforms import adam as _adam
 from optzoo.transforms import adaptive as _adaptive
 from optzoo.transforms.momentum import scale_by_trace
@@ -25,47 +28,23 @@ from optzoo.transforms import angd as _angd
 from optzoo.transforms import lbfgs as _lbfgs
 from optzoo.transforms import newton as _newton
 
-ScalarOrSchedule = float | Callable[[Any], Any]
-
-__all__ = [
-    "sgd",
-    "momentum",
-    "nag",
-    "adagrad",
-    "adadelta",
-    "rmsprop",
-    "adam",
-    "adamw",
-    "adamax",
-    "nadam",
-    "amsgrad",
-    "radam",
-]
-
-
-def _is_zero(x) -> bool:
-    """True only for a plain Python zero, which drops its block from the chain.
-
-    An array hyperparameter keeps its block even when it is zero: under
-    ``optax.inject_hyperparams`` ``init`` sees concrete arrays and ``update`` sees
-    traced ones, and both must build the same chain.
-    """
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and x == 0
-
-
-def _lr(fn: str, learning_rate) -> optax.GradientTransformation:
-    v.check_learning_rate(fn, learning_rate)
-    return optax.scale_by_learning_rate(learning_rate)
-
-
-def _weight_decay(fn: str, weight_decay, mask=None) -> list[optax.GradientTransformation]:
-    v.check_nonnegative(fn, "weight_decay", weight_decay)
-    return [] if _is_zero(weight_decay) else [optax.add_decayed_weights(weight_decay, mask)]
-
+# How the Keras flavors differ from the core optimizers, shared by several records.
+KERAS_SGD_LR = ("the learning rate enters the momentum buffer: equal for a constant rate, "
+                "different under a schedule")
+KERAS_FOLDED = "bias corrections folded into the step size, which moves eps; eps 1e-7"
 
 # --------------------------------------------------------------------------- SGD family
 
 
+@R.register(
+    family="sgd", reference="Robbins & Monro 1951", year=1951,
+    counterparts=(R.torch("SGD"), R.keras("SGD", KERAS_SGD_LR),
+                  R.optax("sgd", "decay is optax.add_decayed_weights chained first")),
+    ranges={"learning_rate": "[0, inf)", "momentum": "[0, 1]", "weight_decay": "[0, inf)"},
+    examples={"": dict(learning_rate=0.05),
+              "momentum,wd": dict(learning_rate=0.05, momentum=0.8, weight_decay=1e-3),
+              "nesterov": dict(learning_rate=0.05, momentum=0.7, nesterov=True)},
+)
 @v.named
 def sgd(
     learning_rate: ScalarOrSchedule,
@@ -93,14 +72,21 @@ def sgd(
     fn = "sgd"
     v.check_range(fn, "momentum", momentum, 0.0, 1.0)
     v.check_bool(fn, "nesterov", nesterov)
-    if nesterov and _is_zero(momentum):
+    if nesterov and _b.is_zero(momentum):
         raise ValueError(f"{fn}: momentum must be in (0, 1] when nesterov=True, got {momentum!r}")
-    blocks = _weight_decay(fn, weight_decay)
-    if not _is_zero(momentum):
+    blocks = _b.weight_decay(fn, weight_decay)
+    if not _b.is_zero(momentum):
         blocks.append(scale_by_trace(momentum, nesterov=nesterov))
-    return optax.chain(*blocks, _lr(fn, learning_rate))
+    return optax.chain(*blocks, _b.learning_rate(fn, learning_rate))
 
 
+@R.register(
+    family="sgd", reference="Polyak 1964", year=1964,
+    counterparts=(R.torch("SGD", "torch.optim.SGD(momentum=beta)"),
+                  R.keras("SGD", KERAS_SGD_LR), R.optax("sgd", "optax.sgd(momentum=beta)")),
+    ranges={"learning_rate": "[0, inf)", "beta": "(0, 1]", "weight_decay": "[0, inf)"},
+    examples={"": dict(learning_rate=0.03, beta=0.85, weight_decay=1e-3)},
+)
 @v.named
 def momentum(
     learning_rate: ScalarOrSchedule, beta: float = 0.9, weight_decay: float = 0.0
@@ -118,6 +104,14 @@ def momentum(
     return sgd(learning_rate, momentum=beta, weight_decay=weight_decay)
 
 
+@R.register(
+    family="sgd", reference="Nesterov 1983; Sutskever et al. 2013", year=1983,
+    counterparts=(R.torch("SGD", "torch.optim.SGD(momentum=beta, nesterov=True)"),
+                  R.keras("SGD", KERAS_SGD_LR),
+                  R.optax("sgd", "optax.sgd(momentum=beta, nesterov=True)")),
+    ranges={"learning_rate": "[0, inf)", "beta": "(0, 1]", "weight_decay": "[0, inf)"},
+    examples={"": dict(learning_rate=0.03, beta=0.8)},
+)
 @v.named
 def nag(
     learning_rate: ScalarOrSchedule, beta: float = 0.9, weight_decay: float = 0.0
@@ -137,6 +131,15 @@ def nag(
 # ------------------------------------------------------------------ adaptive per-coordinate
 
 
+@R.register(
+    family="adaptive", reference="Duchi, Hazan & Singer 2011", year=2011,
+    counterparts=(R.torch("Adagrad", "eps outside the root (eps_in_sqrt=False), accumulator from 0"),
+                  R.keras("Adagrad", "learning_rate 0.001 by default"), R.optax("adagrad")),
+    ranges={"learning_rate": "[0, inf)", "initial_accumulator_value": "[0, inf)", "eps": "[0, inf)"},
+    examples={"": dict(learning_rate=0.2, initial_accumulator_value=0.05, eps=1e-6),
+              "torch": dict(learning_rate=0.2, initial_accumulator_value=0.0, eps=1e-8,
+                            eps_in_sqrt=False)},
+)
 @v.named
 def adagrad(
     learning_rate: ScalarOrSchedule = 1e-2,
@@ -162,10 +165,18 @@ def adagrad(
         _adaptive.scale_by_rss(
             initial_accumulator_value, eps, eps_in_sqrt, accumulator_dtype=accumulator_dtype
         ),
-        _lr("adagrad", learning_rate),
+        _b.learning_rate("adagrad", learning_rate),
     )
 
 
+@R.register(
+    family="adaptive", reference="Zeiler 2012", year=2012,
+    counterparts=(R.torch("Adadelta", "torch's default rho is 0.9"),
+                  R.keras("Adadelta", "Keras defaults: learning_rate 0.001, eps 1e-7"),
+                  R.optax("adadelta", "optax's default rho is 0.9")),
+    ranges={"learning_rate": "[0, inf)", "rho": "[0, 1]", "eps": "[0, inf)"},
+    examples={"": dict(learning_rate=0.5, rho=0.9, eps=1e-5)},
+)
 @v.named
 def adadelta(
     learning_rate: ScalarOrSchedule = 1.0, rho: float = 0.95, eps: float = 1e-6
@@ -183,9 +194,21 @@ def adadelta(
     i.e. ``1.0``). Equals ``optax.adadelta`` at the same hyperparameters (optax's
     default ``rho`` is 0.9).
     """
-    return optax.chain(_adaptive.scale_by_adadelta(rho, eps), _lr("adadelta", learning_rate))
+    return optax.chain(_adaptive.scale_by_adadelta(rho, eps), _b.learning_rate("adadelta", learning_rate))
 
 
+@R.register(
+    family="adaptive", reference="Hinton 2012 (lecture 6e); Graves 2013", year=2012,
+    counterparts=(R.torch("RMSprop", "eps outside the root (eps_in_sqrt=False); decay is alpha"),
+                  R.keras("RMSprop", "with momentum the learning rate enters the buffer"),
+                  R.optax("rmsprop", "with momentum the learning rate enters the buffer")),
+    ranges={"learning_rate": "[0, inf)", "decay": "[0, 1]", "eps": "[0, inf)", "initial_scale": "[0, inf)",
+            "momentum": "[0, 1]"},
+    examples={"": dict(learning_rate=0.01, decay=0.95, eps=1e-7, initial_scale=0.1),
+              "centered,momentum": dict(learning_rate=0.01, decay=0.8, eps=1e-6,
+                                        eps_in_sqrt=False, centered=True, momentum=0.5,
+                                        nesterov=True)},
+)
 @v.named
 def rmsprop(
     learning_rate: ScalarOrSchedule = 1e-3,
@@ -225,14 +248,20 @@ def rmsprop(
     blocks = [
         _adaptive.scale_by_rms(decay, eps, initial_scale, eps_in_sqrt, centered, nu_dtype=nu_dtype)
     ]
-    if not _is_zero(momentum):
+    if not _b.is_zero(momentum):
         blocks.append(scale_by_trace(momentum, nesterov=nesterov))
-    return optax.chain(*blocks, _lr(fn, learning_rate))
+    return optax.chain(*blocks, _b.learning_rate(fn, learning_rate))
 
 
 # --------------------------------------------------------------------------- Adam family
 
 
+@R.register(
+    family="adam", reference="Kingma & Ba 2015", year=2015,
+    counterparts=(R.torch("Adam"), R.keras("Adam", KERAS_FOLDED), R.optax("adam")),
+    ranges={"learning_rate": "[0, inf)", "b1": "[0, 1)", "b2": "[0, 1)", "eps": "[0, inf)", "eps_root": "[0, inf)"},
+    examples={"": dict(learning_rate=0.02, b1=0.8, b2=0.99, eps=1e-6, eps_root=1e-9)},
+)
 @v.named
 def adam(
     learning_rate: ScalarOrSchedule = 1e-3,
@@ -261,10 +290,18 @@ def adam(
     """
     return optax.chain(
         _adam.scale_by_adam(b1, b2, eps, eps_root, mu_dtype=mu_dtype, nu_dtype=nu_dtype),
-        _lr("adam", learning_rate),
+        _b.learning_rate("adam", learning_rate),
     )
 
 
+@R.register(
+    family="adam", reference="Reddi, Kale & Kumar 2018", year=2018,
+    counterparts=(R.torch("Adam", "torch.optim.Adam(amsgrad=True)"),
+                  R.keras("Adam", "keras.optimizers.Adam(amsgrad=True); " + KERAS_FOLDED),
+                  R.optax("amsgrad", "optax takes the maximum of the bias-corrected nu")),
+    ranges={"learning_rate": "[0, inf)", "b1": "[0, 1)", "b2": "[0, 1)", "eps": "[0, inf)", "eps_root": "[0, inf)"},
+    examples={"": dict(learning_rate=0.02, b1=0.85, b2=0.95, eps=1e-6)},
+)
 @v.named
 def amsgrad(
     learning_rate: ScalarOrSchedule = 1e-3,
@@ -292,10 +329,19 @@ def amsgrad(
         _adam.scale_by_adam(
             b1, b2, eps, eps_root, amsgrad=True, mu_dtype=mu_dtype, nu_dtype=nu_dtype
         ),
-        _lr("amsgrad", learning_rate),
+        _b.learning_rate("amsgrad", learning_rate),
     )
 
 
+@R.register(
+    family="adam", reference="Loshchilov & Hutter 2019", year=2019,
+    counterparts=(R.torch("AdamW"),
+                  R.keras("AdamW", "decay applied before the step; default weight_decay 0.004; "
+                          + KERAS_FOLDED),
+                  R.optax("adamw", "optax's default weight_decay is 1e-4")),
+    ranges={"learning_rate": "[0, inf)", "b1": "[0, 1)", "b2": "[0, 1)", "eps": "[0, inf)", "eps_root": "[0, inf)", "weight_decay": "[0, inf)"},
+    examples={"": dict(learning_rate=0.02, b1=0.8, b2=0.99, eps=1e-6, weight_decay=0.05)},
+)
 @v.named
 def adamw(
     learning_rate: ScalarOrSchedule = 1e-3,
@@ -324,11 +370,18 @@ def adamw(
     fn = "adamw"
     return optax.chain(
         _adam.scale_by_adam(b1, b2, eps, eps_root, mu_dtype=mu_dtype, nu_dtype=nu_dtype),
-        *_weight_decay(fn, weight_decay, mask),
-        _lr(fn, learning_rate),
+        *_b.weight_decay(fn, weight_decay, mask),
+        _b.learning_rate(fn, learning_rate),
     )
 
 
+@R.register(
+    family="adam", reference="Kingma & Ba 2015, section 7.1", year=2015,
+    counterparts=(R.torch("Adamax"), R.keras("Adamax", "eps in the denominator, not in the max"),
+                  R.optax("adamax")),
+    ranges={"learning_rate": "[0, inf)", "b1": "[0, 1)", "b2": "[0, 1)", "eps": "[0, inf)"},
+    examples={"": dict(learning_rate=0.01, b1=0.8, b2=0.99, eps=1e-6)},
+)
 @v.named
 def adamax(
     learning_rate: ScalarOrSchedule = 2e-3,
@@ -347,9 +400,17 @@ def adamax(
     ``learning_rate = 2e-3`` is the paper's. Equals ``optax.adamax`` and
     ``torch.optim.Adamax``; Keras puts eps in the denominator instead.
     """
-    return optax.chain(_adam.scale_by_adamax(b1, b2, eps), _lr("adamax", learning_rate))
+    return optax.chain(_adam.scale_by_adamax(b1, b2, eps), _b.learning_rate("adamax", learning_rate))
 
 
+@R.register(
+    family="adam", reference="Dozat 2016", year=2016,
+    counterparts=(R.torch("NAdam"), R.keras("Nadam", "Keras's momentum schedule and eps 1e-7"),
+                  R.optax("nadam", "equal with momentum_decay=None")),
+    ranges={"learning_rate": "[0, inf)", "b1": "[0, 1)", "b2": "[0, 1)", "eps": "[0, inf)", "eps_root": "[0, inf)", "momentum_decay": "[0, inf)"},
+    examples={"": dict(learning_rate=0.01, b1=0.85, b2=0.995, eps=1e-6, momentum_decay=0.01),
+              "optax": dict(learning_rate=0.01, momentum_decay=None)},
+)
 @v.named
 def nadam(
     learning_rate: ScalarOrSchedule = 2e-3,
@@ -379,10 +440,17 @@ def nadam(
         _adam.scale_by_nadam(
             b1, b2, eps, eps_root, momentum_decay, mu_dtype=mu_dtype, nu_dtype=nu_dtype
         ),
-        _lr("nadam", learning_rate),
+        _b.learning_rate("nadam", learning_rate),
     )
 
 
+@R.register(
+    family="adam", reference="Liu et al. 2020", year=2020,
+    counterparts=(R.torch("RAdam"),
+                  R.optax("radam", "optax rectifies at rho_t == threshold too (>=)")),
+    ranges={"learning_rate": "[0, inf)", "b1": "[0, 1)", "b2": "[0, 1)", "eps": "[0, inf)", "eps_root": "[0, inf)", "threshold": "[4, inf)"},
+    examples={"": dict(learning_rate=0.01, b1=0.85, b2=0.99, eps=1e-6, threshold=6.0)},
+)
 @v.named
 def radam(
     learning_rate: ScalarOrSchedule = 1e-3,
@@ -411,15 +479,22 @@ def radam(
         _adam.scale_by_radam(
             b1, b2, eps, eps_root, threshold, mu_dtype=mu_dtype, nu_dtype=nu_dtype
         ),
-        _lr("radam", learning_rate),
+        _b.learning_rate("radam", learning_rate),
     )
 
 
 # ------------------------------------------- large-batch, sign-based, factored, averaged, sparse
 
-__all__ += ["lars", "lamb", "rprop", "asgd", "adafactor", "sparse_adam", "lion", "muon"]
 
 
+@R.register(
+    family="trust ratio", reference="You, Gitman & Ginsburg 2017", year=2017,
+    counterparts=(R.optax("lars"),),
+    ranges={"learning_rate": "[0, inf)", "momentum": "[0, 1]", "trust_coefficient": "(0, inf)",
+            "weight_decay": "[0, inf)", "eps": "[0, inf)"},
+    examples={"": dict(learning_rate=0.05, momentum=0.8, trust_coefficient=0.01,
+                       weight_decay=1e-3, eps=1e-8, nesterov=True)},
+)
 @v.named
 def lars(
     learning_rate: ScalarOrSchedule,
@@ -456,15 +531,22 @@ def lars(
     fn = "lars"
     v.check_range(fn, "momentum", momentum, 0.0, 1.0)
     v.check_bool(fn, "nesterov", nesterov)
-    blocks = _weight_decay(fn, weight_decay, weight_decay_mask)
+    blocks = _b.weight_decay(fn, weight_decay, weight_decay_mask)
     trust = _trust.scale_by_trust_ratio(trust_coefficient, eps)
     blocks.append(trust if trust_ratio_mask is True else optax.masked(trust, trust_ratio_mask))
-    blocks.append(_lr(fn, learning_rate))
-    if not _is_zero(momentum):
+    blocks.append(_b.learning_rate(fn, learning_rate))
+    if not _b.is_zero(momentum):
         blocks.append(scale_by_trace(momentum, nesterov=nesterov))
     return optax.chain(*blocks)
 
 
+@R.register(
+    family="trust ratio", reference="You et al. 2020", year=2020,
+    counterparts=(R.keras("Lamb", "decay shrinks the params before the step, outside the ratio; "
+                          "eps 1e-7"), R.optax("lamb")),
+    ranges={"learning_rate": "[0, inf)", "b1": "[0, 1)", "b2": "[0, 1)", "eps": "[0, inf)", "eps_root": "[0, inf)", "weight_decay": "[0, inf)"},
+    examples={"": dict(learning_rate=0.01, b1=0.85, b2=0.99, eps=1e-5, weight_decay=0.01)},
+)
 @v.named
 def lamb(
     learning_rate: ScalarOrSchedule = 1e-3,
@@ -501,12 +583,21 @@ def lamb(
     trust = _trust.scale_by_trust_ratio()
     return optax.chain(
         _adam.scale_by_adam(b1, b2, eps, eps_root, mu_dtype=mu_dtype),
-        *_weight_decay(fn, weight_decay, mask),
+        *_b.weight_decay(fn, weight_decay, mask),
         trust if trust_ratio_mask is True else optax.masked(trust, trust_ratio_mask),
-        _lr(fn, learning_rate),
+        _b.learning_rate(fn, learning_rate),
     )
 
 
+@R.register(
+    family="sign", reference="Riedmiller & Braun 1993; Igel & Huesken 2000", year=1993,
+    counterparts=(R.torch("Rprop", "torch's initial step size is 0.01"),
+                  R.optax("rprop", "optax applies each update one step late")),
+    ranges={"learning_rate": "(0, inf)", "eta_minus": "(0, 1)", "eta_plus": "(1, inf)",
+            "min_step_size": "[0, inf)", "max_step_size": "[1e-06, inf)"},
+    examples={"": dict(learning_rate=0.05, eta_minus=0.4, eta_plus=1.3, min_step_size=1e-5,
+                       max_step_size=10.0)},
+)
 @v.named
 def rprop(
     learning_rate: float = 0.1,
@@ -542,6 +633,13 @@ def rprop(
     )
 
 
+@R.register(
+    family="averaging", reference="Polyak & Juditsky 1992", year=1992,
+    counterparts=(R.torch("ASGD"),),
+    ranges={"learning_rate": "[0, inf)", "lambd": "[0, inf)", "alpha": "[0, inf)", "t0": "[0, inf)",
+            "weight_decay": "[0, inf)"},
+    examples={"": dict(learning_rate=0.05, lambd=1e-3, alpha=0.7, t0=5.0, weight_decay=1e-3)},
+)
 @v.named
 def asgd(
     learning_rate: ScalarOrSchedule = 1e-2,
@@ -567,6 +665,17 @@ def asgd(
     return optax.chain(_averaging.scale_by_asgd(learning_rate, lambd, alpha, t0, weight_decay))
 
 
+@R.register(
+    family="factored", reference="Shazeer & Stern 2018", year=2018,
+    counterparts=(R.torch("Adafactor", "torch's variant: options of scale_by_adafactor"),
+                  R.keras("Adafactor", "Keras's variant: options of scale_by_adafactor"),
+                  R.optax("adafactor", "close: optax's defaults and clipping differ")),
+    ranges={"learning_rate": "[0, inf)", "beta2_decay": "(-inf, 0]", "eps1": "[0, inf)", "eps2": "[0, inf)",
+            "clip_threshold": "[1, inf)", "weight_decay": "[0, inf)",
+            "min_dim_size_to_factor": "[0, inf)"},
+    examples={"": dict(learning_rate=0.02, beta2_decay=-0.7, eps2=1e-2, clip_threshold=2.0,
+                       relative_step=False, min_dim_size_to_factor=2)},
+)
 @v.named
 def adafactor(
     learning_rate: ScalarOrSchedule = 1e-2,
@@ -609,6 +718,13 @@ def adafactor(
     )
 
 
+@R.register(
+    family="lazy", reference="Kingma & Ba 2015 (lazy variant)", year=2015,
+    counterparts=(R.torch("SparseAdam", "eps placed as torch with eps_hat=True"),
+                  R.optax("adam", "equal when every row is touched")),
+    ranges={"learning_rate": "[0, inf)", "b1": "[0, 1)", "b2": "[0, 1)", "eps": "[0, inf)", "eps_root": "[0, inf)"},
+    examples={"": dict(learning_rate=0.02, b1=0.8, b2=0.99, eps=1e-6)},
+)
 @v.named
 def sparse_adam(
     learning_rate: ScalarOrSchedule = 1e-3,
@@ -639,10 +755,16 @@ def sparse_adam(
         _sparse.scale_by_sparse_adam(
             b1, b2, eps, eps_root, granularity=granularity, eps_hat=eps_hat, mu_dtype=mu_dtype
         ),
-        _lr("sparse_adam", learning_rate),
+        _b.learning_rate("sparse_adam", learning_rate),
     )
 
 
+@R.register(
+    family="sign", reference="Chen et al. 2023", year=2023,
+    counterparts=(R.keras("Lion"), R.optax("lion", "optax's default weight_decay is 1e-3")),
+    ranges={"learning_rate": "[0, inf)", "b1": "[0, 1]", "b2": "[0, 1]", "weight_decay": "[0, inf)"},
+    examples={"": dict(learning_rate=3e-3, b1=0.8, b2=0.95, weight_decay=0.01)},
+)
 @v.named
 def lion(
     learning_rate: ScalarOrSchedule = 1e-4,
@@ -669,11 +791,19 @@ def lion(
     fn = "lion"
     return optax.chain(
         _sign.scale_by_lion(b1, b2, mu_dtype=mu_dtype),
-        *_weight_decay(fn, weight_decay, mask),
-        _lr(fn, learning_rate),
+        *_b.weight_decay(fn, weight_decay, mask),
+        _b.learning_rate(fn, learning_rate),
     )
 
 
+@R.register(
+    family="orthogonal", reference="Jordan et al. 2024", year=2024,
+    counterparts=(R.torch("Muon", "torch's Muon takes only matrices and runs Newton-Schulz in "
+                          "bfloat16 (ns_dtype=jnp.bfloat16)"),),
+    ranges={"learning_rate": "[0, inf)", "momentum": "[0, 1)", "ns_steps": "[0, 99]", "eps": "[0, inf)",
+            "weight_decay": "[0, inf)", "b2": "[0, 1)", "adam_eps": "[0, inf)"},
+    examples={"": dict(learning_rate=0.01, momentum=0.9, ns_steps=4, weight_decay=0.01)},
+)
 @v.named
 def muon(
     learning_rate: ScalarOrSchedule = 0.02,
@@ -715,16 +845,24 @@ def muon(
             momentum, nesterov, ns_coefficients, ns_steps, eps, adjust_lr_fn,
             fallback=fallback, b2=b2, adam_eps=adam_eps, ns_dtype=ns_dtype, mu_dtype=mu_dtype,
         ),
-        *_weight_decay(fn, weight_decay, mask),
-        _lr(fn, learning_rate),
+        *_b.weight_decay(fn, weight_decay, mask),
+        _b.learning_rate(fn, learning_rate),
     )
 
 
 # --------------------------------------------------------------------------- second order
 
-__all__ += ["lbfgs", "newton", "newton_cg", "angd"]
 
 
+@R.register(
+    family="second order", reference="Liu & Nocedal 1989", year=1989,
+    counterparts=(R.torch("LBFGS", "torch runs several iterations per step"),
+                  R.optax("lbfgs", "pairs with non-positive curvature are skipped here")),
+    ranges={"memory_size": "[1, inf)", "max_linesearch_steps": "[1, inf)"},
+    examples={"": dict(memory_size=4, max_linesearch_steps=10),
+              "lr": dict(learning_rate=0.05, memory_size=3, linesearch=None)},
+    extra_args=("value", "grad", "value_fn"),
+)
 @v.named
 def lbfgs(
     learning_rate: Any = None,
@@ -789,6 +927,12 @@ def lbfgs(
     return optax.chain(direction, scaling, linesearch)
 
 
+@R.register(
+    family="second order", reference="Newton's method (damped: Levenberg 1944)", year=None,
+    ranges={"learning_rate": "[0, inf)", "damping": "[0, inf)"},
+    examples={"": dict(learning_rate=0.5, damping=0.1)},
+    extra_args=("value_fn",),
+)
 @v.named
 def newton(learning_rate: Any = 1.0, damping: float = 0.0) -> optax.GradientTransformationExtraArgs:
     r"""Damped Newton's method with the explicit Hessian, for small problems.
@@ -806,9 +950,15 @@ def newton(learning_rate: Any = 1.0, damping: float = 0.0) -> optax.GradientTran
     ``H`` (n = 10^4 float32 is 400 MB) and ``O(n^3)`` time; beyond a few thousand
     parameters use :func:`newton_cg`. optax has no Newton method.
     """
-    return optax.chain(_newton.scale_by_newton(damping), _lr("newton", learning_rate))
+    return optax.chain(_newton.scale_by_newton(damping), _b.learning_rate("newton", learning_rate))
 
 
+@R.register(
+    family="second order", reference="Martens 2010; Nocedal & Wright 2006, sec. 7.1", year=2010,
+    ranges={"learning_rate": "[0, inf)", "damping": "[0, inf)", "max_cg_iters": "[1, inf)", "cg_tol": "[0, inf)"},
+    examples={"": dict(learning_rate=0.5, damping=0.1, max_cg_iters=10, cg_tol=1e-6)},
+    extra_args=("value_fn",),
+)
 @v.named
 def newton_cg(
     learning_rate: Any = 1.0, damping: float = 0.0, max_cg_iters: int = 50, cg_tol: float = 1e-5
@@ -830,10 +980,15 @@ def newton_cg(
     scales to any size ``value_fn`` can differentiate twice.
     """
     return optax.chain(
-        _newton.scale_by_newton_cg(damping, max_cg_iters, cg_tol), _lr("newton_cg", learning_rate)
+        _newton.scale_by_newton_cg(damping, max_cg_iters, cg_tol), _b.learning_rate("newton_cg", learning_rate)
     )
 
 
+@R.register(
+    family="second order", reference="Amari, Park & Fukumizu 2000", year=2000,
+    ranges={"learning_rate": "[0, inf)", "eps": "(0, 1)", "max_full_size": "[0, inf)", "init_scale": "(0, inf)"},
+    examples={"": dict(learning_rate=0.05, eps=1e-2, max_full_size=64, init_scale=0.5)},
+)
 @v.named
 def angd(
     learning_rate: Any, eps: float = 1e-3, max_full_size: int = 1024, init_scale: float = 1.0
@@ -853,5 +1008,5 @@ def angd(
     leaf's matrix at 4 MB in float32. Neither optax, PyTorch nor Keras ships it.
     """
     return optax.chain(
-        _angd.scale_by_angd(eps, max_full_size, init_scale), _lr("angd", learning_rate)
+        _angd.scale_by_angd(eps, max_full_size, init_scale), _b.learning_rate("angd", learning_rate)
     )

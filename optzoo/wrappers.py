@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import optax
 
 from optzoo import _validate as v
+from optzoo import registry as R
 
 __all__ = ["SkipNonfiniteState", "skip_nonfinite"]
 
@@ -44,6 +45,14 @@ def _all_finite(tree) -> jax.Array:
     return jnp.all(jnp.stack(leaves)) if leaves else jnp.array(True)
 
 
+@R.register(
+    kind="wrapper", family="non-finite", reference="skip rule of loss scaling (Micikevicius "
+    "et al. 2018)", year=2018,
+    counterparts=(R.optax("apply_if_finite", "optax checks only the incoming gradients, not "
+                          "the inner update, and always gives up after max_consecutive_errors"),),
+    ranges={"max_consecutive": "[0, inf)"},
+    examples={"": lambda: dict(inner=optax.adam(0.02, b1=0.8), max_consecutive=3)},
+)
 @v.named
 def skip_nonfinite(
     inner: optax.GradientTransformation, max_consecutive: int | None = None

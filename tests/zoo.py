@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import optax
 
 import optzoo
+from optzoo import registry
 from optzoo import schedules as S
 from optzoo import transforms as T
 
@@ -52,63 +53,36 @@ def _c(make, **kw) -> Case:
     return Case(make, **kw)
 
 
-# Non-default hyperparameters throughout, so a default baked in by mistake shows.
+def _traits(make) -> dict:
+    """``stateless`` (the state's structure does not depend on the params') and
+    ``counters`` (a scalar int32 in the state) of a case, read off its state."""
+    tx = make()
+    params = {"w": jnp.zeros((3, 2)), "b": jnp.zeros(2)}
+    state = tx.init(params)
+    bigger = tx.init({**params, "c": jnp.zeros(4)})
+    return {"stateless": jax.tree.structure(state) == jax.tree.structure(bigger),
+            "counters": any(jnp.asarray(x).dtype == jnp.int32 and jnp.ndim(x) == 0
+                            for x in jax.tree.leaves(state))}
+
+
+def _registry_cases() -> dict[str, Case]:
+    """One case per example of every optimizer and wrapper in the registry (the key
+    of a variant is ``name[variant]``)."""
+    out = {}
+    for r in registry.records():
+        if r.kind not in ("optimizer", "wrapper"):
+            continue
+        for variant in r.examples:
+            make = (lambda r=r, variant=variant: r.example(variant))
+            out[r.name + (f"[{variant}]" if variant else "")] = _c(
+                make, extra_args=r.extra_args, **_traits(make))
+    return out
+
+
+# Non-default hyperparameters throughout (the registry's examples), so a default baked
+# in by mistake shows.
 ZOO: dict[str, Case] = {
-    # ---------------------------------------------------------------- SGD family
-    "sgd": _c(lambda: optzoo.sgd(0.05), stateless=True, counters=False),
-    "sgd[momentum,wd]": _c(lambda: optzoo.sgd(0.05, momentum=0.8, weight_decay=1e-3)),
-    "sgd[nesterov]": _c(lambda: optzoo.sgd(0.05, momentum=0.7, nesterov=True)),
-    "momentum": _c(lambda: optzoo.momentum(0.03, beta=0.85, weight_decay=1e-3)),
-    "nag": _c(lambda: optzoo.nag(0.03, beta=0.8)),
-    # ------------------------------------------------------------ adaptive
-    "adagrad": _c(lambda: optzoo.adagrad(0.2, initial_accumulator_value=0.05, eps=1e-6),
-                  counters=False),
-    "adagrad[torch]": _c(lambda: optzoo.adagrad(0.2, 0.0, 1e-8, eps_in_sqrt=False),
-                         counters=False),
-    "adadelta": _c(lambda: optzoo.adadelta(0.5, rho=0.9, eps=1e-5), counters=False),
-    "rmsprop": _c(lambda: optzoo.rmsprop(0.01, decay=0.95, eps=1e-7, initial_scale=0.1),
-                  counters=False),
-    "rmsprop[centered,momentum]": _c(
-        lambda: optzoo.rmsprop(0.01, decay=0.8, eps=1e-6, eps_in_sqrt=False, centered=True,
-                               momentum=0.5, nesterov=True)),
-    # ------------------------------------------------------------ Adam family
-    "adam": _c(lambda: optzoo.adam(0.02, b1=0.8, b2=0.99, eps=1e-6, eps_root=1e-9)),
-    "amsgrad": _c(lambda: optzoo.amsgrad(0.02, b1=0.85, b2=0.95, eps=1e-6)),
-    "adamw": _c(lambda: optzoo.adamw(0.02, b1=0.8, b2=0.99, eps=1e-6, weight_decay=0.05)),
-    "adamax": _c(lambda: optzoo.adamax(0.01, b1=0.8, b2=0.99, eps=1e-6)),
-    "nadam": _c(lambda: optzoo.nadam(0.01, b1=0.85, b2=0.995, eps=1e-6, momentum_decay=0.01)),
-    "nadam[optax]": _c(lambda: optzoo.nadam(0.01, momentum_decay=None)),
-    "radam": _c(lambda: optzoo.radam(0.01, b1=0.85, b2=0.99, eps=1e-6, threshold=6.0)),
-    # ------------------------------------------------------------ first-order zoo
-    "lars": _c(lambda: optzoo.lars(0.05, momentum=0.8, trust_coefficient=0.01,
-                                   weight_decay=1e-3, eps=1e-8, nesterov=True)),
-    "lamb": _c(lambda: optzoo.lamb(0.01, b1=0.85, b2=0.99, eps=1e-5, weight_decay=0.01)),
-    "rprop": _c(lambda: optzoo.rprop(0.05, eta_minus=0.4, eta_plus=1.3, min_step_size=1e-5,
-                                     max_step_size=10.0), counters=False),
-    "asgd": _c(lambda: optzoo.asgd(0.05, lambd=1e-3, alpha=0.7, t0=5.0, weight_decay=1e-3)),
-    "adafactor": _c(lambda: optzoo.adafactor(0.02, beta2_decay=-0.7, eps2=1e-2,
-                                             clip_threshold=2.0, relative_step=False,
-                                             min_dim_size_to_factor=2)),
-    "sparse_adam": _c(lambda: optzoo.sparse_adam(0.02, b1=0.8, b2=0.99, eps=1e-6)),
-    "lion": _c(lambda: optzoo.lion(3e-3, b1=0.8, b2=0.95, weight_decay=0.01), counters=False),
-    "muon": _c(lambda: optzoo.muon(0.01, momentum=0.9, ns_steps=4, weight_decay=0.01)),
-    # ------------------------------------------------------------ second order, monitor
-    "angd": _c(lambda: optzoo.angd(0.05, eps=1e-2, max_full_size=64, init_scale=0.5)),
-    "lbfgs": _c(lambda: optzoo.lbfgs(memory_size=4, max_linesearch_steps=10),
-                extra_args=("value", "grad", "value_fn")),
-    "lbfgs[lr]": _c(lambda: optzoo.lbfgs(0.05, memory_size=3, linesearch=None),
-                    extra_args=("value", "grad", "value_fn")),
-    "newton": _c(lambda: optzoo.newton(0.5, damping=0.1), extra_args=("value_fn",),
-                 stateless=True),
-    "newton_cg": _c(lambda: optzoo.newton_cg(0.5, damping=0.1, max_cg_iters=10, cg_tol=1e-6),
-                    extra_args=("value_fn",), stateless=True),
-    "monitor_gradients": _c(lambda: optzoo.monitor_gradients(1e-2, 1e-6, 1e2)),
-    # ------------------------------------------------------------ clipping, wrappers
-    "clip_by_value": _c(lambda: optzoo.clip_by_value(0.5), stateless=True, counters=False),
-    "clip_by_norm": _c(lambda: optzoo.clip_by_norm(0.7), stateless=True, counters=False),
-    "clip_by_global_norm": _c(lambda: optzoo.clip_by_global_norm(0.9), stateless=True,
-                              counters=False),
-    "skip_nonfinite": _c(lambda: optzoo.skip_nonfinite(optzoo.adam(0.02, b1=0.8), 3)),
+    **_registry_cases(),
     # ------------------------------------------------------------ building blocks
     "transforms.scale_by_trace": _c(lambda: T.scale_by_trace(0.7, dampening=0.1)),
     "transforms.scale_by_rss": _c(lambda: T.scale_by_rss(0.2, 1e-5), counters=False),
@@ -157,7 +131,7 @@ def public_name(key: str) -> str:
 # Names in ``optzoo.__all__`` that are not transformation constructors.
 NOT_TRANSFORMATIONS = {"data", "keras", "problems", "pytorch", "schedules", "transforms",
                        "train", "cli", "fit", "make_train_step", "make_nnx_train_step",
-                       "asgd_averaged_params", "gradient_report"}
+                       "asgd_averaged_params", "gradient_report", "info", "registry"}
 
 
 def quadratic(seed_tree):

@@ -8,8 +8,16 @@ import jax.numpy as jnp
 import optax
 
 from optzoo import _validate as v
+from optzoo import registry as R
 
 
+@R.register(
+    kind="wrapper", family="clipping", reference="Pascanu, Mikolov & Bengio 2013", year=2013,
+    counterparts=(R.torch("clip_grad_value", "torch.nn.utils.clip_grad_value_"),
+                  R.Counterpart("keras", "clipvalue= of every keras.optimizers optimizer"),
+                  R.optax("clip")),
+    ranges={"max_delta": "[0, inf)"}, examples={"": dict(max_delta=0.5)},
+)
 @v.named
 def clip_by_value(max_delta: float) -> optax.GradientTransformation:
     """Clip every gradient coordinate to ``[-max_delta, max_delta]``: ``optax.clip``."""
@@ -17,6 +25,13 @@ def clip_by_value(max_delta: float) -> optax.GradientTransformation:
     return optax.clip(max_delta)
 
 
+@R.register(
+    kind="wrapper", family="clipping", reference="Pascanu, Mikolov & Bengio 2013", year=2013,
+    counterparts=(R.torch("clip_grad_norm", "torch.nn.utils.clip_grad_norm_ divides by "
+                          "norm + 1e-6"),
+                  R.optax("clip_by_global_norm")),
+    ranges={"max_norm": "(0, inf)"}, examples={"": dict(max_norm=0.9)},
+)
 @v.named
 def clip_by_global_norm(max_norm: float) -> optax.GradientTransformation:
     """Rescale all gradients together so their joint L2 norm is at most ``max_norm``.
@@ -30,6 +45,11 @@ def clip_by_global_norm(max_norm: float) -> optax.GradientTransformation:
     return optax.clip_by_global_norm(max_norm)
 
 
+@R.register(
+    kind="wrapper", family="clipping", reference="Pascanu, Mikolov & Bengio 2013", year=2013,
+    counterparts=(R.Counterpart("keras", "clipnorm= of every keras.optimizers optimizer"),),
+    ranges={"max_norm": "(0, inf)"}, examples={"": dict(max_norm=0.7)},
+)
 @v.named
 def clip_by_norm(max_norm: float) -> optax.GradientTransformation:
     """Rescale each leaf on its own so its L2 norm is at most ``max_norm``.

@@ -11,6 +11,7 @@ import numpy as np
 import optax
 
 from optzoo import _validate as v
+from optzoo import registry as R
 
 
 class MonitorState(NamedTuple):
@@ -25,6 +26,13 @@ class MonitorState(NamedTuple):
     exploding: Any  # bool: latest norm flagged exploding (or not finite)
 
 
+@R.register(
+    kind="wrapper", family="monitoring", reference="Hochreiter 1991; Pascanu et al. 2013",
+    year=2013,
+    ranges={"vanishing_ratio": "[0, 1]", "vanishing_threshold": "[0, inf)",
+            "exploding_threshold": "(0, inf)"},
+    examples={"": dict(vanishing_ratio=1e-2, vanishing_threshold=1e-6, exploding_threshold=1e2)},
+)
 def monitor_gradients(
     vanishing_ratio: float = 1e-3,
     vanishing_threshold: float = 1e-8,

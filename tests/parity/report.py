@@ -1,5 +1,7 @@
-"""Run the parity suite and write ``docs/parity.md``: every class, configuration and
-the largest relative error seen against the real library.
+"""Run the parity suite and write the parity record: every class, configuration and
+the largest relative error seen against the real library, as ``optzoo/parity.json``
+(package data, read by ``optzoo list`` and ``optzoo.info`` from the installed package)
+and as the table ``docs/parity.md``.
 
     python -m tests.parity.report
 """
@@ -53,15 +55,26 @@ def render(records: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def package_data(records: list[dict]) -> str:
+    """The record as ``optzoo/parity.json`` holds it (sorted, library versions first)."""
+    import keras
+    import torch
+
+    rows = sorted(records, key=lambda r: (r["framework"], r["name"], r["config"]))
+    return json.dumps({"generated_by": "python -m tests.parity.report", "torch": torch.__version__,
+                       "keras": keras.__version__, "records": rows}, indent=1) + "\n"
+
+
 def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "parity.json")
         code = run_suite(path)
         records = json.load(open(path)) if os.path.exists(path) else []
     out = ROOT / "docs" / "parity.md"
-    out.parent.mkdir(exist_ok=True)
     out.write_text(render(records))
-    print(f"wrote {out} ({len(records)} configurations); pytest exit code {code}")
+    data = ROOT / "optzoo" / "parity.json"
+    data.write_text(package_data(records))
+    print(f"wrote {out} and {data} ({len(records)} configurations); pytest exit code {code}")
     return code
 
 
