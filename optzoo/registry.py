@@ -74,18 +74,16 @@ class Counterpart:
     differences: str = ""
 
 
-def torch(cls: str, differences: str = "", *, flavor: str | None | bool = True) -> Counterpart:
-    """``torch.optim.<cls>`` (``lr_scheduler.X`` for a scheduler), reproduced by
-    ``optzoo.pytorch.<cls>`` unless ``flavor=False``."""
-    full = f"torch.optim.{cls}" if "." not in cls or cls.startswith("lr_scheduler") else cls
-    return Counterpart("torch", full, cls if flavor is True else (flavor or None), differences)
+def torch(cls: str, differences: str = "", *, name: str | None = None) -> Counterpart:
+    """``torch.optim.<cls>`` (``lr_scheduler.X`` for a scheduler; ``name`` when it
+    lives elsewhere in torch), reproduced by ``optzoo.pytorch.<cls>``."""
+    return Counterpart("torch", name or f"torch.optim.{cls}", cls, differences)
 
 
-def keras(cls: str, differences: str = "", *, flavor: str | None | bool = True) -> Counterpart:
+def keras(cls: str, differences: str = "") -> Counterpart:
     """``keras.optimizers.<cls>`` (``schedules.X`` for a schedule), reproduced by
-    ``optzoo.keras.<cls>`` unless ``flavor=False``."""
-    return Counterpart("keras", f"keras.optimizers.{cls}", cls if flavor is True else (flavor or None),
-                       differences)
+    ``optzoo.keras.<cls>``."""
+    return Counterpart("keras", f"keras.optimizers.{cls}", cls, differences)
 
 
 def optax(name: str, differences: str = "") -> Counterpart:

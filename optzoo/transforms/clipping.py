@@ -13,8 +13,8 @@ from optzoo import registry as R
 
 @R.register(
     kind="wrapper", family="clipping", reference="Pascanu, Mikolov & Bengio 2013", year=2013,
-    counterparts=(R.torch("clip_grad_value", "torch.nn.utils.clip_grad_value_"),
-                  R.Counterpart("keras", "clipvalue= of every keras.optimizers optimizer"),
+    counterparts=(R.torch("clip_grad_value", name="torch.nn.utils.clip_grad_value_"),
+                  R.Counterpart("keras", "keras.optimizers.Optimizer(clipvalue=...)"),
                   R.optax("clip")),
     ranges={"max_delta": "[0, inf)"}, examples={"": dict(max_delta=0.5)},
 )
@@ -27,8 +27,9 @@ def clip_by_value(max_delta: float) -> optax.GradientTransformation:
 
 @R.register(
     kind="wrapper", family="clipping", reference="Pascanu, Mikolov & Bengio 2013", year=2013,
-    counterparts=(R.torch("clip_grad_norm", "torch.nn.utils.clip_grad_norm_ divides by "
-                          "norm + 1e-6"),
+    counterparts=(R.torch("clip_grad_norm", "torch divides by norm + 1e-6",
+                          name="torch.nn.utils.clip_grad_norm_"),
+                  R.Counterpart("keras", "keras.optimizers.Optimizer(global_clipnorm=...)"),
                   R.optax("clip_by_global_norm")),
     ranges={"max_norm": "(0, inf)"}, examples={"": dict(max_norm=0.9)},
 )
@@ -47,7 +48,7 @@ def clip_by_global_norm(max_norm: float) -> optax.GradientTransformation:
 
 @R.register(
     kind="wrapper", family="clipping", reference="Pascanu, Mikolov & Bengio 2013", year=2013,
-    counterparts=(R.Counterpart("keras", "clipnorm= of every keras.optimizers optimizer"),),
+    counterparts=(R.Counterpart("keras", "keras.optimizers.Optimizer(clipnorm=...)"),),
     ranges={"max_norm": "(0, inf)"}, examples={"": dict(max_norm=0.7)},
 )
 @v.named
