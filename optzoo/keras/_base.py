@@ -12,23 +12,77 @@
     iterations += 1
 
 :func:`keras_transform` reproduces that sequence around an optax transformation
-``core`` (the optimizer's own rule, learning rate included).
+``core`` (the optimizer's own rule, learning rate included). Keras's common
+constructor arguments are declared once, in :class:`KerasOptions`; the decorator
+:func:`keras_optimizer` adds them to each optimizer's signature and docstring.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import inspect
 from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
+from optzoo import _blocks
 from optzoo import _validate as v
+from optzoo._blocks import ScalarOrSchedule
 from optzoo.transforms.clipping import clip_by_global_norm, clip_by_norm
 
-__all__ = ["KerasState", "keras_transform", "ema_params", "finalize_variable_values"]
+__all__ = [
+    "KerasOptions",
+    "KerasState",
+    "keras_optimizer",
+    "keras_transform",
+    "ema_params",
+    "finalize_variable_values",
+]
 
-ScalarOrSchedule = float | Callable[[Any], Any]
+
+@dataclasses.dataclass(frozen=True)
+class KerasOptions:
+    """The arguments every ``keras.optimizers`` optimizer takes, with Keras 3's
+    names, order and defaults (``weight_decay_mask`` is optzoo's, keyword-only).
+
+    ``weight_decay``: decoupled decay applied *before* the step,
+    ``w <- w - w * weight_decay * lr`` (``None``: off). ``clipnorm`` (each leaf
+    to L2 norm <= clipnorm), ``global_clipnorm`` (all leaves together),
+    ``clipvalue`` (each coordinate): at most one of them; ``None`` or ``0`` means
+    off. ``use_ema``, ``ema_momentum``, ``ema_overwrite_frequency``: an EMA of the
+    weights kept in the state (:func:`ema_params`), copied into the weights every
+    ``ema_overwrite_frequency`` updates. ``loss_scale_factor``: gradients are
+    divided by it. ``gradient_accumulation_steps``: update every N calls with
+    the mean gradient. ``name``: accepted and ignored. ``weight_decay_mask``: a
+    pytree of bools shaped like the params (or a callable ``params -> such a
+    tree``) choosing which leaves decay, the equivalent of Keras's
+    ``exclude_from_weight_decay``; ``None``: all leaves.
+    """
+
+    weight_decay: float | None = None
+    clipnorm: float | None = None
+    clipvalue: float | None = None
+    global_clipnorm: float | None = None
+    use_ema: bool = False
+    ema_momentum: float = 0.99
+    ema_overwrite_frequency: int | None = None
+    loss_scale_factor: float | None = None
+    gradient_accumulation_steps: int | None = None
+    name: str | None = None
+    _: dataclasses.KW_ONLY
+    weight_decay_mask: Any = None
+
+
+_COMMON_PARAMETERS = tuple(inspect.signature(KerasOptions).parameters.values())
+
+_COMMON_DOC = """
+    Common Keras arguments (``weight_decay``, ``clipnorm``, ``clipvalue``,
+    ``global_clipnorm``, ``use_ema``, ``ema_momentum``, ``ema_overwrite_frequency``,
+    ``loss_scale_factor``, ``gradient_accumulation_steps``, ``weight_decay_mask``,
+    ``name``): see :mod:`optzoo.keras.optimizers`."""
 
 
 class KerasState(NamedTuple):
@@ -105,63 +159,88 @@ def inner_learning_rate(learning_rate, gradient_accumulation_steps):
     return lambda count: learning_rate(count * n + (n - 1))
 
 
-def check_common(
-    fn,
-    learning_rate,
-    weight_decay,
-    clipnorm,
-    clipvalue,
-    global_clipnorm,
-    use_ema,
-    ema_momentum,
-    ema_overwrite_frequency,
-    loss_scale_factor,
-    gradient_accumulation_steps,
-):
+def check_options(fn: str, learning_rate, o: KerasOptions) -> None:
     """Keras's constructor checks, with optzoo's message shape."""
     v.check_learning_rate(fn, learning_rate)
-    if weight_decay is not None:
-        v.check_nonnegative(fn, "weight_decay", weight_decay)
-    for name, value in (
-        ("clipnorm", clipnorm),
-        ("clipvalue", clipvalue),
-        ("global_clipnorm", global_clipnorm),
-    ):
-        if value is not None:
-            v.check_nonnegative(fn, name, value)
-    set_clips = [
-        n
-        for n, x in (
-            ("clipnorm", clipnorm),
-            ("clipvalue", clipvalue),
-            ("global_clipnorm", global_clipnorm),
-        )
-        if x is not None
-    ]
+    if o.weight_decay is not None:
+        v.check_nonnegative(fn, "weight_decay", o.weight_decay)
+    clips = {"clipnorm": o.clipnorm, "clipvalue": o.clipvalue,
+             "global_clipnorm": o.global_clipnorm}
+    set_clips = [name for name, value in clips.items() if value is not None]
+    for name in set_clips:
+        v.check_nonnegative(fn, name, clips[name])
     if len(set_clips) > 1:
         raise ValueError(
             f"{fn}: only one of clipnorm, clipvalue and global_clipnorm can be set, "
             f"got {', '.join(set_clips)}"
         )
-    v.check_bool(fn, "use_ema", use_ema)
-    v.check_range(fn, "ema_momentum", ema_momentum, 0.0, 1.0)
-    if ema_overwrite_frequency is not None:
-        v.check_int(fn, "ema_overwrite_frequency", ema_overwrite_frequency, low=1)
-    if loss_scale_factor is not None:
-        v.check_positive(fn, "loss_scale_factor", loss_scale_factor)
-    if gradient_accumulation_steps is not None:
-        v.check_int(fn, "gradient_accumulation_steps", gradient_accumulation_steps, low=2)
+    v.check_bool(fn, "use_ema", o.use_ema)
+    v.check_range(fn, "ema_momentum", o.ema_momentum, 0.0, 1.0)
+    if o.ema_overwrite_frequency is not None:
+        v.check_int(fn, "ema_overwrite_frequency", o.ema_overwrite_frequency, low=1)
+    if o.loss_scale_factor is not None:
+        v.check_positive(fn, "loss_scale_factor", o.loss_scale_factor)
+    if o.gradient_accumulation_steps is not None:
+        v.check_int(fn, "gradient_accumulation_steps", o.gradient_accumulation_steps, low=2)
 
 
-def _clip(clipnorm, clipvalue, global_clipnorm) -> optax.GradientTransformation | None:
-    # Keras treats a zero clip value as "no clipping".
-    if clipnorm:
-        return clip_by_norm(clipnorm)
-    if global_clipnorm:
-        return clip_by_global_norm(global_clipnorm)
-    if clipvalue:
-        return optax.clip(clipvalue)
+def _clip(o: KerasOptions) -> optax.GradientTransformation | None:
+    """The one clip that is set. Keras treats ``None`` and ``0`` as "no clipping";
+    an array (``optax.inject_hyperparams``) always clips, so that ``init`` and
+    ``update`` build the same transformation."""
+    for value, make in ((o.clipnorm, clip_by_norm), (o.global_clipnorm, clip_by_global_norm),
+                        (o.clipvalue, optax.clip)):
+        if value is not None and not _blocks.is_zero(value):
+            return make(value)
     return None
+
+
+def keras_optimizer(
+    arguments: Callable[..., Any] | None = None, **spelled: str
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Make ``own`` a Keras optimizer: ``own`` declares only the optimizer's own
+    arguments, with Keras's defaults, and returns its own rule as an optax
+    transformation (learning rate included). The decorated function takes
+    ``own``'s arguments followed by :class:`KerasOptions`'s, in Keras's order
+    (a real ``inspect.Signature``, so ``help()`` shows exactly Keras's
+    arguments), and returns ``own``'s rule wrapped by :func:`keras_transform`.
+
+    ``own`` receives ``learning_rate`` as its rule's own counter sees it
+    (:func:`inner_learning_rate`). A common argument that ``own`` declares itself
+    (``AdamW``'s ``weight_decay``) keeps ``own``'s place and default, and ``own``
+    receives it too. ``arguments``: a core block whose arguments are the
+    optimizer's own, names and defaults (``scale_by_ftrl`` for ``Ftrl``); ``own``
+    then takes them as keywords. ``spelled`` is :func:`optzoo._validate.named`'s:
+    Keras's spelling of the core arguments, for the messages of checks run in
+    the core.
+    """
+
+    def decorate(own: Callable[..., Any]) -> Callable[..., Any]:
+        own_sig = inspect.signature(own)
+        declared = inspect.signature(arguments or own).parameters
+        signature = own_sig.replace(
+            parameters=[*declared.values(),
+                        *(p for p in _COMMON_PARAMETERS if p.name not in declared)]
+        )
+
+        @functools.wraps(own)
+        def optimizer(*args, **kwargs):
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            given = bound.arguments
+            options = KerasOptions(**{p.name: given[p.name] for p in _COMMON_PARAMETERS})
+            learning_rate = given["learning_rate"]
+            own_args = {name: given[name] for name in declared}
+            own_args["learning_rate"] = inner_learning_rate(
+                learning_rate, options.gradient_accumulation_steps)
+            core = own(**own_args)
+            return keras_transform(own.__name__, core, learning_rate, options)
+
+        optimizer.__signature__ = signature
+        optimizer.__doc__ = (own.__doc__ or "").rstrip() + "\n" + _COMMON_DOC + "\n"
+        return v.named(**spelled)(optimizer)
+
+    return decorate
 
 
 def _select(pred, new, old):
@@ -172,42 +251,22 @@ def keras_transform(
     fn: str,
     core: optax.GradientTransformation,
     learning_rate: ScalarOrSchedule,
-    weight_decay: float | None = None,
-    clipnorm: float | None = None,
-    clipvalue: float | None = None,
-    global_clipnorm: float | None = None,
-    use_ema: bool = False,
-    ema_momentum: float = 0.99,
-    ema_overwrite_frequency: int | None = None,
-    loss_scale_factor: float | None = None,
-    gradient_accumulation_steps: int | None = None,
-    weight_decay_mask: Any = None,
+    options: KerasOptions = KerasOptions(),
 ) -> optax.GradientTransformation:
     """Wrap ``core`` (one optimizer's own rule, producing ``w_new - w`` from the
     clipped gradient and the decayed weights) in Keras's per-call sequence (see the
-    module docstring). ``core`` must take its learning rate from
-    :func:`inner_learning_rate` so that schedules see Keras's step.
-
-    ``weight_decay_mask``: a pytree of bools shaped like the params (or a
-    callable ``params -> such a tree``) choosing which leaves decay; the
-    equivalent of ``optimizer.exclude_from_weight_decay``. ``None``: all leaves.
+    module docstring), with Keras's common arguments ``options``. ``core`` must
+    take its learning rate from :func:`inner_learning_rate` so that schedules see
+    Keras's step.
     """
-    check_common(
-        fn,
-        learning_rate,
-        weight_decay,
-        clipnorm,
-        clipvalue,
-        global_clipnorm,
-        use_ema,
-        ema_momentum,
-        ema_overwrite_frequency,
-        loss_scale_factor,
-        gradient_accumulation_steps,
-    )
+    check_options(fn, learning_rate, options)
     schedule = _as_schedule(learning_rate)
-    clip = _clip(clipnorm, clipvalue, global_clipnorm)
-    n_acc = gradient_accumulation_steps
+    clip = _clip(options)
+    n_acc = options.gradient_accumulation_steps
+    weight_decay, weight_decay_mask = options.weight_decay, options.weight_decay_mask
+    use_ema, ema_momentum = options.use_ema, options.ema_momentum
+    ema_overwrite_frequency = options.ema_overwrite_frequency
+    loss_scale_factor = options.loss_scale_factor
 
     def init_fn(params):
         return KerasState(

@@ -1,7 +1,9 @@
 """``keras.optimizers`` (Keras 3): same names, arguments and defaults, as optax
 transformations verified number for number against Keras 3 (JAX backend).
 
-Every optimizer accepts Keras's common arguments:
+Every optimizer accepts Keras's common arguments (declared once, as
+:class:`optzoo.keras._base.KerasOptions`, and added to each signature by
+:func:`optzoo.keras._base.keras_optimizer`):
 
 - ``weight_decay``: decoupled decay applied *before* the step,
   ``w <- w - w * weight_decay * lr`` (``None``: off; ``weight_decay_mask`` picks
@@ -17,16 +19,21 @@ Every optimizer accepts Keras's common arguments:
 ``name`` is accepted and ignored. The order of operations, the ``iterations``
 clock of the schedules and the rest are in :mod:`optzoo.keras._base`. Each call
 needs ``params`` (``tx.update(grads, state, params)``).
+
+Each function below declares only its own arguments and returns its own rule
+(learning rate included); a zero hyperparameter drops a block only when it is a
+plain Python zero (:func:`optzoo._blocks.is_zero`), so the optimizers also work
+under ``optax.inject_hyperparams``.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import optax
 
+from optzoo import _blocks
 from optzoo import _validate as v
-from optzoo.keras._base import ScalarOrSchedule, inner_learning_rate, keras_transform
+from optzoo._blocks import ScalarOrSchedule
+from optzoo.keras._base import keras_optimizer
 from optzoo.transforms import adam as _adam
 from optzoo.transforms import adaptive as _adaptive
 from optzoo.transforms import factored as _factored
@@ -53,51 +60,26 @@ __all__ = [
     "Lion",
 ]
 
-_COMMON_DOC = """
-    Common Keras arguments (``weight_decay``, ``clipnorm``, ``clipvalue``,
-    ``global_clipnorm``, ``use_ema``, ``ema_momentum``, ``ema_overwrite_frequency``,
-    ``loss_scale_factor``, ``gradient_accumulation_steps``, ``weight_decay_mask``,
-    ``name``): see :mod:`optzoo.keras.optimizers`."""
+
+def _with_lr(fn: str, learning_rate, *blocks) -> optax.GradientTransformation:
+    """``chain(*blocks, scale_by_learning_rate(learning_rate))``."""
+    return optax.chain(*blocks, _blocks.learning_rate(fn, learning_rate))
 
 
-def _doc(f):
-    f.__doc__ = (f.__doc__ or "").rstrip() + "\n" + _COMMON_DOC + "\n"
-    return f
+def _momentum(fn: str, learning_rate, first, momentum, nesterov=False):
+    """``first``, the learning rate, then the trace on ``-lr_t * ...`` (Keras keeps
+    the learning rate inside its momentum buffer); the trace only for a momentum
+    that is not a plain zero."""
+    v.check_range(fn, "momentum", momentum, 0.0, 1.0)
+    trace = [] if _blocks.is_zero(momentum) else [scale_by_trace(momentum, nesterov=nesterov)]
+    return optax.chain(*first, _blocks.learning_rate(fn, learning_rate), *trace)
 
 
-def _finish(fn, core_fn, learning_rate, common):
-    """Build the core with the learning rate as its own counter sees it, then wrap."""
-    lr_inner = inner_learning_rate(learning_rate, common["gradient_accumulation_steps"])
-    v.check_learning_rate(fn, learning_rate)
-    return keras_transform(fn, core_fn(lr_inner), learning_rate, **common)
-
-
-def _lr(lr) -> optax.GradientTransformation:
-    return optax.scale_by_learning_rate(lr)
-
-
-# Every signature spells out Keras's arguments with Keras's defaults, so that
-# ``help()`` and IDEs show exactly what Keras shows.
-
-
-@_doc
-@v.named
+@keras_optimizer()
 def SGD(
     learning_rate: ScalarOrSchedule = 0.01,
     momentum: float = 0.0,
     nesterov: bool = False,
-    weight_decay: float | None = None,
-    clipnorm: float | None = None,
-    clipvalue: float | None = None,
-    global_clipnorm: float | None = None,
-    use_ema: bool = False,
-    ema_momentum: float = 0.99,
-    ema_overwrite_frequency: int | None = None,
-    loss_scale_factor: float | None = None,
-    gradient_accumulation_steps: int | None = None,
-    name: str | None = None,
-    *,
-    weight_decay_mask: Any = None,
 ) -> optax.GradientTransformation:
     r"""``keras.optimizers.SGD``: gradient descent with the learning rate *inside*
     the momentum buffer.
@@ -115,51 +97,22 @@ def SGD(
     differ as soon as it changes (a schedule). Defaults: Keras's
     (``learning_rate=0.01``).
     """
-    fn = "SGD"
-    v.check_range(fn, "momentum", momentum, 0.0, 1.0)
-    v.check_bool(fn, "nesterov", nesterov)
-    common = dict(locals())
-    for k in ("learning_rate", "momentum", "nesterov", "name", "fn"):
-        common.pop(k)
-
-    def core(lr):
-        if v.concrete_float(momentum) == 0.0:
-            return _lr(lr)
-        return optax.chain(_lr(lr), scale_by_trace(momentum, nesterov=nesterov))
-
-    return _finish(fn, core, learning_rate, common)
+    v.check_bool("SGD", "nesterov", nesterov)
+    return _momentum("SGD", learning_rate, [], momentum, nesterov)
 
 
-def _adam_core(b1, b2, eps, amsgrad):
-    def core(lr):
-        return optax.chain(
-            _adam.scale_by_adam(b1, b2, eps, amsgrad=amsgrad, fold_bias_correction=True),
-            _lr(lr),
-        )
-
-    return core
+def _adam_rule(fn, learning_rate, beta_1, beta_2, epsilon, amsgrad):
+    return _with_lr(fn, learning_rate, _adam.scale_by_adam(
+        beta_1, beta_2, epsilon, amsgrad=amsgrad, fold_bias_correction=True))
 
 
-@_doc
-@v.named(**_SPELLED)
+@keras_optimizer(**_SPELLED)
 def Adam(
     learning_rate: ScalarOrSchedule = 0.001,
     beta_1: float = 0.9,
     beta_2: float = 0.999,
     epsilon: float = 1e-7,
     amsgrad: bool = False,
-    weight_decay: float | None = None,
-    clipnorm: float | None = None,
-    clipvalue: float | None = None,
-    global_clipnorm: float | None = None,
-    use_ema: bool = False,
-    ema_momentum: float = 0.99,
-    ema_overwrite_frequency: int | None = None,
-    loss_scale_factor: float | None = None,
-    gradient_accumulation_steps: int | None = None,
-    name: str | None = None,
-    *,
-    weight_decay_mask: Any = None,
 ) -> optax.GradientTransformation:
     r"""``keras.optimizers.Adam``: Adam with the bias correction folded into the
     step size (Kingma and Ba, 2015, end of Section 2)::
@@ -175,15 +128,10 @@ def Adam(
     ``sqrt(1 - beta_2^t)``), and Keras's default is ``1e-7`` (theirs ``1e-8``).
     Built on ``scale_by_adam(fold_bias_correction=True)``.
     """
-    fn = "Adam"
-    common = dict(locals())
-    for k in ("learning_rate", "beta_1", "beta_2", "epsilon", "amsgrad", "name", "fn"):
-        common.pop(k)
-    return _finish(fn, _adam_core(beta_1, beta_2, epsilon, amsgrad), learning_rate, common)
+    return _adam_rule("Adam", learning_rate, beta_1, beta_2, epsilon, amsgrad)
 
 
-@_doc
-@v.named(**_SPELLED)
+@keras_optimizer(**_SPELLED)
 def AdamW(
     learning_rate: ScalarOrSchedule = 0.001,
     weight_decay: float = 0.004,
@@ -191,17 +139,6 @@ def AdamW(
     beta_2: float = 0.999,
     epsilon: float = 1e-7,
     amsgrad: bool = False,
-    clipnorm: float | None = None,
-    clipvalue: float | None = None,
-    global_clipnorm: float | None = None,
-    use_ema: bool = False,
-    ema_momentum: float = 0.99,
-    ema_overwrite_frequency: int | None = None,
-    loss_scale_factor: float | None = None,
-    gradient_accumulation_steps: int | None = None,
-    name: str | None = None,
-    *,
-    weight_decay_mask: Any = None,
 ) -> optax.GradientTransformation:
     r"""``keras.optimizers.AdamW``: :func:`Adam` with ``weight_decay`` required
     (default ``0.004``, Keras's; PyTorch's is ``0.01``).
@@ -215,34 +152,17 @@ def AdamW(
     ``adamw`` adds ``weight_decay * w`` to the Adam direction before scaling by
     ``lr``, which is the same number, but with Keras's ``epsilon`` placement.
     """
-    fn = "AdamW"
     if weight_decay is None:
-        raise ValueError(f"{fn}: weight_decay must be a number in [0, inf), got None")
-    common = dict(locals())
-    for k in ("learning_rate", "beta_1", "beta_2", "epsilon", "amsgrad", "name", "fn"):
-        common.pop(k)
-    return _finish(fn, _adam_core(beta_1, beta_2, epsilon, amsgrad), learning_rate, common)
+        raise ValueError("AdamW: weight_decay must be a number in [0, inf), got None")
+    return _adam_rule("AdamW", learning_rate, beta_1, beta_2, epsilon, amsgrad)
 
 
-@_doc
-@v.named(**_SPELLED)
+@keras_optimizer(**_SPELLED)
 def Adamax(
     learning_rate: ScalarOrSchedule = 0.001,
     beta_1: float = 0.9,
     beta_2: float = 0.999,
     epsilon: float = 1e-7,
-    weight_decay: float | None = None,
-    clipnorm: float | None = None,
-    clipvalue: float | None = None,
-    global_clipnorm: float | None = None,
-    use_ema: bool = False,
-    ema_momentum: float = 0.99,
-    ema_overwrite_frequency: int | None = None,
-    loss_scale_factor: float | None = None,
-    gradient_accumulation_steps: int | None = None,
-    name: str | None = None,
-    *,
-    weight_decay_mask: Any = None,
 ) -> optax.GradientTransformation:
     r"""``keras.optimizers.Adamax`` (Kingma and Ba, 2015, Algorithm 2)::
 
@@ -254,38 +174,16 @@ def Adamax(
     ``max(beta_2 * u, |g| + eps)``). Built on
     ``scale_by_adamax(eps_inside_max=False)``.
     """
-    fn = "Adamax"
-    common = dict(locals())
-    for k in ("learning_rate", "beta_1", "beta_2", "epsilon", "name", "fn"):
-        common.pop(k)
-
-    def core(lr):
-        return optax.chain(
-            _adam.scale_by_adamax(beta_1, beta_2, epsilon, eps_inside_max=False), _lr(lr)
-        )
-
-    return _finish(fn, core, learning_rate, common)
+    return _with_lr("Adamax", learning_rate, _adam.scale_by_adamax(
+        beta_1, beta_2, epsilon, eps_inside_max=False))
 
 
-@_doc
-@v.named(**_SPELLED)
+@keras_optimizer(**_SPELLED)
 def Nadam(
     learning_rate: ScalarOrSchedule = 0.001,
     beta_1: float = 0.9,
     beta_2: float = 0.999,
     epsilon: float = 1e-7,
-    weight_decay: float | None = None,
-    clipnorm: float | None = None,
-    clipvalue: float | None = None,
-    global_clipnorm: float | None = None,
-    use_ema: bool = False,
-    ema_momentum: float = 0.99,
-    ema_overwrite_frequency: int | None = None,
-    loss_scale_factor: float | None = None,
-    gradient_accumulation_steps: int | None = None,
-    name: str | None = None,
-    *,
-    weight_decay_mask: Any = None,
 ) -> optax.GradientTransformation:
     r"""``keras.optimizers.Nadam`` (Dozat, 2016) with Keras's momentum schedule.
 
@@ -304,39 +202,17 @@ def Nadam(
     ``scale_by_nadam(momentum_decay=1.0)``. ``u_product`` is updated once per step
     (shared by all leaves), as in Keras.
     """
-    fn = "Nadam"
-    common = dict(locals())
-    for k in ("learning_rate", "beta_1", "beta_2", "epsilon", "name", "fn"):
-        common.pop(k)
-
-    def core(lr):
-        return optax.chain(
-            _adam.scale_by_nadam(beta_1, beta_2, epsilon, momentum_decay=1.0), _lr(lr)
-        )
-
-    return _finish(fn, core, learning_rate, common)
+    return _with_lr("Nadam", learning_rate, _adam.scale_by_nadam(
+        beta_1, beta_2, epsilon, momentum_decay=1.0))
 
 
-@_doc
-@v.named(**_SPELLED, decay="rho")
+@keras_optimizer(**_SPELLED, decay="rho")
 def RMSprop(
     learning_rate: ScalarOrSchedule = 0.001,
     rho: float = 0.9,
     momentum: float = 0.0,
     epsilon: float = 1e-7,
     centered: bool = False,
-    weight_decay: float | None = None,
-    clipnorm: float | None = None,
-    clipvalue: float | None = None,
-    global_clipnorm: float | None = None,
-    use_ema: bool = False,
-    ema_momentum: float = 0.99,
-    ema_overwrite_frequency: int | None = None,
-    loss_scale_factor: float | None = None,
-    gradient_accumulation_steps: int | None = None,
-    name: str | None = None,
-    *,
-    weight_decay_mask: Any = None,
 ) -> optax.GradientTransformation:
     r"""``keras.optimizers.RMSprop`` (Hinton, 2012; centered: Graves, 2013)::
 
@@ -352,42 +228,15 @@ def RMSprop(
     0.01``. Built as ``chain(scale_by_rms(eps_in_sqrt=True), scale_by_learning_rate,
     scale_by_trace(momentum))``.
     """
-    fn = "RMSprop"
-    v.check_range(fn, "momentum", momentum, 0.0, 1.0)
-    common = dict(locals())
-    for k in ("learning_rate", "rho", "momentum", "epsilon", "centered", "name", "fn"):
-        common.pop(k)
-
-    def core(lr):
-        blocks = [
-            _adaptive.scale_by_rms(rho, epsilon, 0.0, eps_in_sqrt=True, centered=centered),
-            _lr(lr),
-        ]
-        if not v.concrete_float(momentum) == 0.0:
-            blocks.append(scale_by_trace(momentum))
-        return optax.chain(*blocks)
-
-    return _finish(fn, core, learning_rate, common)
+    rms = _adaptive.scale_by_rms(rho, epsilon, 0.0, eps_in_sqrt=True, centered=centered)
+    return _momentum("RMSprop", learning_rate, [rms], momentum)
 
 
-@_doc
-@v.named(**_SPELLED)
+@keras_optimizer(**_SPELLED)
 def Adagrad(
     learning_rate: ScalarOrSchedule = 0.001,
     initial_accumulator_value: float = 0.1,
     epsilon: float = 1e-7,
-    weight_decay: float | None = None,
-    clipnorm: float | None = None,
-    clipvalue: float | None = None,
-    global_clipnorm: float | None = None,
-    use_ema: bool = False,
-    ema_momentum: float = 0.99,
-    ema_overwrite_frequency: int | None = None,
-    loss_scale_factor: float | None = None,
-    gradient_accumulation_steps: int | None = None,
-    name: str | None = None,
-    *,
-    weight_decay_mask: Any = None,
 ) -> optax.GradientTransformation:
     r"""``keras.optimizers.Adagrad`` (Duchi, Hazan and Singer, 2011)::
 
@@ -399,37 +248,15 @@ def Adagrad(
     ``lr_decay``. Keras's default ``learning_rate`` is ``0.001`` (PyTorch's ``0.01``).
     Built on ``scale_by_rss(eps_in_sqrt=True)``.
     """
-    fn = "Adagrad"
-    common = dict(locals())
-    for k in ("learning_rate", "initial_accumulator_value", "epsilon", "name", "fn"):
-        common.pop(k)
-
-    def core(lr):
-        return optax.chain(
-            _adaptive.scale_by_rss(initial_accumulator_value, epsilon, eps_in_sqrt=True), _lr(lr)
-        )
-
-    return _finish(fn, core, learning_rate, common)
+    return _with_lr("Adagrad", learning_rate, _adaptive.scale_by_rss(
+        initial_accumulator_value, epsilon, eps_in_sqrt=True))
 
 
-@_doc
-@v.named(**_SPELLED)
+@keras_optimizer(**_SPELLED)
 def Adadelta(
     learning_rate: ScalarOrSchedule = 0.001,
     rho: float = 0.95,
     epsilon: float = 1e-7,
-    weight_decay: float | None = None,
-    clipnorm: float | None = None,
-    clipvalue: float | None = None,
-    global_clipnorm: float | None = None,
-    use_ema: bool = False,
-    ema_momentum: float = 0.99,
-    ema_overwrite_frequency: int | None = None,
-    loss_scale_factor: float | None = None,
-    gradient_accumulation_steps: int | None = None,
-    name: str | None = None,
-    *,
-    weight_decay_mask: Any = None,
 ) -> optax.GradientTransformation:
     r"""``keras.optimizers.Adadelta`` (Zeiler, 2012)::
 
@@ -442,40 +269,11 @@ def Adadelta(
     0.001``, ``epsilon = 1e-7`` (PyTorch ``lr = 1.0``, ``eps = 1e-6``). Built on
     ``scale_by_adadelta``.
     """
-    fn = "Adadelta"
-    common = dict(locals())
-    for k in ("learning_rate", "rho", "epsilon", "name", "fn"):
-        common.pop(k)
-
-    def core(lr):
-        return optax.chain(_adaptive.scale_by_adadelta(rho, epsilon), _lr(lr))
-
-    return _finish(fn, core, learning_rate, common)
+    return _with_lr("Adadelta", learning_rate, _adaptive.scale_by_adadelta(rho, epsilon))
 
 
-@_doc
-@v.named
-def Ftrl(
-    learning_rate: ScalarOrSchedule = 0.001,
-    learning_rate_power: float = -0.5,
-    initial_accumulator_value: float = 0.1,
-    l1_regularization_strength: float = 0.0,
-    l2_regularization_strength: float = 0.0,
-    l2_shrinkage_regularization_strength: float = 0.0,
-    beta: float = 0.0,
-    weight_decay: float | None = None,
-    clipnorm: float | None = None,
-    clipvalue: float | None = None,
-    global_clipnorm: float | None = None,
-    use_ema: bool = False,
-    ema_momentum: float = 0.99,
-    ema_overwrite_frequency: int | None = None,
-    loss_scale_factor: float | None = None,
-    gradient_accumulation_steps: int | None = None,
-    name: str | None = None,
-    *,
-    weight_decay_mask: Any = None,
-) -> optax.GradientTransformation:
+@keras_optimizer(arguments=scale_by_ftrl)
+def Ftrl(**arguments) -> optax.GradientTransformation:
     r"""``keras.optimizers.Ftrl``: FTRL-Proximal (McMahan et al., 2013).
 
     The update rule, with ``n`` the accumulator and ``z`` the linear term, is
@@ -488,37 +286,10 @@ def Ftrl(
     decoupled ``weight_decay`` only changes the ``w`` the formulas read. Neither
     PyTorch nor optax has FTRL.
     """
-    fn = "Ftrl"
-    common = dict(locals())
-    for k in (
-        "learning_rate",
-        "learning_rate_power",
-        "initial_accumulator_value",
-        "l1_regularization_strength",
-        "l2_regularization_strength",
-        "l2_shrinkage_regularization_strength",
-        "beta",
-        "name",
-        "fn",
-    ):
-        common.pop(k)
-
-    def core(lr):
-        return scale_by_ftrl(
-            lr,
-            learning_rate_power,
-            initial_accumulator_value,
-            l1_regularization_strength,
-            l2_regularization_strength,
-            l2_shrinkage_regularization_strength,
-            beta,
-        )
-
-    return _finish(fn, core, learning_rate, common)
+    return scale_by_ftrl(**arguments)
 
 
-@_doc
-@v.named(**_SPELLED, beta2_decay="beta_2_decay", eps1="epsilon_1", eps2="epsilon_2")
+@keras_optimizer(**_SPELLED, beta2_decay="beta_2_decay", eps1="epsilon_1", eps2="epsilon_2")
 def Adafactor(
     learning_rate: ScalarOrSchedule = 0.001,
     beta_2_decay: float = -0.8,
@@ -526,18 +297,6 @@ def Adafactor(
     epsilon_2: float = 1e-3,
     clip_threshold: float = 1.0,
     relative_step: bool = True,
-    weight_decay: float | None = None,
-    clipnorm: float | None = None,
-    clipvalue: float | None = None,
-    global_clipnorm: float | None = None,
-    use_ema: bool = False,
-    ema_momentum: float = 0.99,
-    ema_overwrite_frequency: int | None = None,
-    loss_scale_factor: float | None = None,
-    gradient_accumulation_steps: int | None = None,
-    name: str | None = None,
-    *,
-    weight_decay_mask: Any = None,
 ) -> optax.GradientTransformation:
     r"""``keras.optimizers.Adafactor`` (Shazeer and Stern, 2018), no momentum.
 
@@ -562,48 +321,20 @@ def Adafactor(
     ``scale_by_adafactor(relative_step=True, multiply_by_parameter_scale=True)``,
     whose output is the whole update (learning rate included).
     """
-    fn = "Adafactor"
-    v.check_bool(fn, "relative_step", relative_step)
-    common = dict(locals())
-    for k in ("learning_rate", "beta_2_decay", "epsilon_1", "epsilon_2", "clip_threshold",
-              "relative_step", "name", "fn"):
-        common.pop(k)
-
-    def core(lr):
-        return _factored.scale_by_adafactor(
-            lr,
-            beta2_decay=beta_2_decay,
-            eps1=epsilon_1,
-            eps2=epsilon_2,
-            clip_threshold=clip_threshold,
-            relative_step=True,
-            multiply_by_parameter_scale=True,
-            factor_dims="last_two",
-            min_dim_size_to_factor=0,
-        )
-
-    return _finish(fn, core, learning_rate, common)
+    v.check_bool("Adafactor", "relative_step", relative_step)
+    return _factored.scale_by_adafactor(
+        learning_rate, beta_2_decay, epsilon_1, epsilon_2, clip_threshold,
+        relative_step=True, multiply_by_parameter_scale=True,
+        factor_dims="last_two", min_dim_size_to_factor=0,
+    )
 
 
-@_doc
-@v.named(**_SPELLED)
+@keras_optimizer(**_SPELLED)
 def Lamb(
     learning_rate: ScalarOrSchedule = 0.001,
     beta_1: float = 0.9,
     beta_2: float = 0.999,
     epsilon: float = 1e-7,
-    weight_decay: float | None = None,
-    clipnorm: float | None = None,
-    clipvalue: float | None = None,
-    global_clipnorm: float | None = None,
-    use_ema: bool = False,
-    ema_momentum: float = 0.99,
-    ema_overwrite_frequency: int | None = None,
-    loss_scale_factor: float | None = None,
-    gradient_accumulation_steps: int | None = None,
-    name: str | None = None,
-    *,
-    weight_decay_mask: Any = None,
 ) -> optax.GradientTransformation:
     r"""``keras.optimizers.Lamb`` (You et al., 2020), per-leaf trust ratio on Adam::
 
@@ -619,39 +350,15 @@ def Lamb(
     added to the root of the bias-corrected ``v`` (unlike Keras's ``Adam``).
     Built as ``chain(scale_by_adam, scale_by_trust_ratio, scale_by_learning_rate)``.
     """
-    fn = "Lamb"
-    common = dict(locals())
-    for k in ("learning_rate", "beta_1", "beta_2", "epsilon", "name", "fn"):
-        common.pop(k)
-
-    def core(lr):
-        return optax.chain(
-            _adam.scale_by_adam(beta_1, beta_2, epsilon),
-            _trust_ratio.scale_by_trust_ratio(),
-            _lr(lr),
-        )
-
-    return _finish(fn, core, learning_rate, common)
+    return _with_lr("Lamb", learning_rate, _adam.scale_by_adam(beta_1, beta_2, epsilon),
+                    _trust_ratio.scale_by_trust_ratio())
 
 
-@_doc
-@v.named(**_SPELLED)
+@keras_optimizer(**_SPELLED)
 def Lion(
     learning_rate: ScalarOrSchedule = 0.001,
     beta_1: float = 0.9,
     beta_2: float = 0.99,
-    weight_decay: float | None = None,
-    clipnorm: float | None = None,
-    clipvalue: float | None = None,
-    global_clipnorm: float | None = None,
-    use_ema: bool = False,
-    ema_momentum: float = 0.99,
-    ema_overwrite_frequency: int | None = None,
-    loss_scale_factor: float | None = None,
-    gradient_accumulation_steps: int | None = None,
-    name: str | None = None,
-    *,
-    weight_decay_mask: Any = None,
 ) -> optax.GradientTransformation:
     r"""``keras.optimizers.Lion`` (Chen et al., 2023)::
 
@@ -663,13 +370,5 @@ def Lion(
     as optax's ``lion(weight_decay=...)`` since the sign does not read ``w``.
     Built as ``chain(scale_by_lion, scale_by_learning_rate)``.
     """
-    fn = "Lion"
-    v.check_range(fn, "beta_1", beta_1, 0.0, 1.0, low_open=True)
-    common = dict(locals())
-    for k in ("learning_rate", "beta_1", "beta_2", "name", "fn"):
-        common.pop(k)
-
-    def core(lr):
-        return optax.chain(_sign.scale_by_lion(beta_1, beta_2), _lr(lr))
-
-    return _finish(fn, core, learning_rate, common)
+    v.check_range("Lion", "beta_1", beta_1, 0.0, 1.0, low_open=True)
+    return _with_lr("Lion", learning_rate, _sign.scale_by_lion(beta_1, beta_2))
