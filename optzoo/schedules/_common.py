@@ -39,6 +39,27 @@ def to_float(s: jax.Array) -> jax.Array:
     return s.astype(float_dtype())
 
 
+def on_step(rule: Callable[[jax.Array], jax.Array]) -> Schedule:
+    """The schedule ``step -> rule(as_step(step))``: the one place where a schedule's
+    step is converted (and negative steps become step 0)."""
+
+    def schedule(step):
+        return rule(as_step(step))
+
+    return schedule
+
+
+def half_cosine(frac: Any) -> jax.Array:
+    """``(1 + cos(pi * frac)) / 2``: 1 at ``frac = 0``, 0 at ``frac = 1``."""
+    return 0.5 * (1.0 + jnp.cos(math.pi * frac))
+
+
+def cosine_anneal(start: Any, end: Any, frac: Any) -> jax.Array:
+    """``end + (start - end) * half_cosine(frac)``: from ``start`` at ``frac = 0`` to
+    ``end`` at ``frac = 1`` along half a cosine (the rule of every cosine schedule)."""
+    return (start - end) * half_cosine(frac) + end
+
+
 def is_int(x: Any) -> bool:
     return isinstance(x, (numbers.Integral, np.integer)) and not isinstance(x, bool)
 
@@ -69,6 +90,12 @@ def fail(fn: str, message: str) -> ValueError:
 def check_value(fn: str, name: str, value: Any) -> None:
     """A schedule value (learning rate): a finite number >= 0."""
     v.check_nonnegative(fn, name, value)
+
+
+def check_values(fn: str, **values: Any) -> None:
+    """:func:`check_value` for each ``name=value``, in order."""
+    for name, value in values.items():
+        check_value(fn, name, value)
 
 
 def check_steps(fn: str, name: str, value: Any, allow_zero: bool = False) -> None:

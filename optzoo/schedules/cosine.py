@@ -19,35 +19,40 @@ __all__ = [
 
 
 @v.named
-def cosine_decay(init_value: float, decay_steps: int, end_value: float = 0.0) -> c.Schedule:
+def cosine_decay(
+    init_value: float, decay_steps: int, end_value: float = 0.0, periodic: bool = False
+) -> c.Schedule:
     r"""Cosine annealing from ``init_value`` to ``end_value`` over ``decay_steps``::
 
-        t        = min(step, decay_steps)
+        t        = min(step, decay_steps)            (step if periodic)
         lr(step) = (init_value - end_value) * (1 + cos(pi * t / decay_steps)) / 2 + end_value
 
     Args:
       init_value: the value at step 0, >= 0.
       decay_steps: the horizon ``T``, > 0; the value stays ``end_value`` after it.
       end_value: >= 0; default 0.
+      periodic: keep following the cosine past ``decay_steps`` (back up to
+        ``init_value`` at ``2 * decay_steps``: a period of ``2 * decay_steps``), as
+        PyTorch's ``CosineAnnealingLR``; default False (hold ``end_value``).
 
     Reference: Loshchilov and Hutter, "SGDR", ICLR 2017 (one period, no restart).
     Equivalents: Keras ``CosineDecay(initial_learning_rate=init_value, decay_steps,
     alpha=end_value / init_value)``; ``optax.cosine_decay_schedule(init_value,
     decay_steps, alpha=end_value / init_value)``; PyTorch ``CosineAnnealingLR(T_max=
     decay_steps, eta_min=end_value)`` for ``step <= T_max`` (PyTorch's keeps
-    oscillating past ``T_max``; this one stays at ``end_value``). Keras' warmup
+    oscillating past ``T_max``: ``periodic=True``; by default this one stays at
+    ``end_value``). Keras' warmup
     arguments are :func:`optzoo.schedules.warmup` around this schedule.
     """
     fn = "cosine_decay"
-    c.check_value(fn, "init_value", init_value)
+    c.check_values(fn, init_value=init_value, end_value=end_value)
     c.check_steps(fn, "decay_steps", decay_steps)
-    c.check_value(fn, "end_value", end_value)
+    v.check_bool(fn, "periodic", periodic)
 
-    def schedule(step):
-        s = c.as_step(step)
-        t = jnp.minimum(c.to_float(s), decay_steps)
-        cosine = 0.5 * (1.0 + jnp.cos(math.pi * (t / decay_steps)))
-        return (init_value - end_value) * cosine + end_value
+    @c.on_step
+    def schedule(s):
+        t = c.to_float(s) if periodic else jnp.minimum(c.to_float(s), decay_steps)
+        return c.cosine_anneal(init_value, end_value, t / decay_steps)
 
     return schedule
 
@@ -60,11 +65,18 @@ def _check_linear_cosine(fn, init_value, decay_steps, num_periods, alpha, beta):
     v.check_nonnegative(fn, "beta", beta)
 
 
-def _linear_cosine_parts(s, decay_steps, num_periods):
-    t = jnp.minimum(c.to_float(s), decay_steps)
-    linear_decay = (decay_steps - t) / decay_steps
-    cosine = 0.5 * (1.0 + jnp.cos(math.pi * 2.0 * num_periods * (t / decay_steps)))
-    return t, linear_decay, cosine
+def _linear_cosine(init_value, decay_steps, num_periods, alpha, beta, noise=None):
+    """The linear-cosine rule; ``noise(s, t)`` is added to the linear part."""
+
+    @c.on_step
+    def schedule(s):
+        t = jnp.minimum(c.to_float(s), decay_steps)
+        linear_decay = (decay_steps - t) / decay_steps
+        eps = 0.0 if noise is None else noise(s, t)
+        cosine = c.half_cosine(2.0 * num_periods * (t / decay_steps))
+        return init_value * ((alpha + linear_decay + eps) * cosine + beta)
+
+    return schedule
 
 
 @v.named
@@ -93,15 +105,8 @@ def linear_cosine_decay(
     Reinforcement Learning", ICML 2017; formula and defaults as TensorFlow 1 documents
     ``tf.compat.v1.train.linear_cosine_decay``. No PyTorch/Keras 3/optax equivalent.
     """
-    fn = "linear_cosine_decay"
-    _check_linear_cosine(fn, init_value, decay_steps, num_periods, alpha, beta)
-
-    def schedule(step):
-        s = c.as_step(step)
-        _, linear_decay, cosine = _linear_cosine_parts(s, decay_steps, num_periods)
-        return init_value * ((alpha + linear_decay) * cosine + beta)
-
-    return schedule
+    _check_linear_cosine("linear_cosine_decay", init_value, decay_steps, num_periods, alpha, beta)
+    return _linear_cosine(init_value, decay_steps, num_periods, alpha, beta)
 
 
 @v.named
@@ -147,18 +152,14 @@ def noisy_linear_cosine_decay(
     v.check_nonnegative(fn, "initial_variance", initial_variance)
     v.check_nonnegative(fn, "variance_decay", variance_decay)
 
-    def noise(k, i, t):
+    def one_noise(i, t):
         std = jnp.sqrt(initial_variance / jnp.power(1.0 + t, variance_decay))
-        return std * jax.random.normal(jax.random.fold_in(k, i), (), c.float_dtype())
+        return std * jax.random.normal(jax.random.fold_in(key, i), (), c.float_dtype())
 
-    def schedule(step):
-        s = c.as_step(step)
-        t, linear_decay, cosine = _linear_cosine_parts(s, decay_steps, num_periods)
-        i = c.int_step(s)
-        eps = jnp.vectorize(lambda i_, t_: noise(key, i_, t_))(i, t)
-        return init_value * ((alpha + linear_decay + eps) * cosine + beta)
+    def noise(s, t):
+        return jnp.vectorize(one_noise)(c.int_step(s), t)
 
-    return schedule
+    return _linear_cosine(init_value, decay_steps, num_periods, alpha, beta, noise)
 
 
 @v.named
@@ -168,6 +169,7 @@ def cosine_restarts(
     t_mul: float = 2.0,
     m_mul: float = 1.0,
     alpha: float = 0.0,
+    end_value: float | None = None,
 ) -> c.Schedule:
     r"""Cosine annealing with warm restarts (SGDR).
 
@@ -180,7 +182,7 @@ def cosine_restarts(
                    (t_mul ** i - 1) / (t_mul - 1)                  otherwise
         frac     = (x - start_i) / t_mul ** i                      (in [0, 1))
         cosine   = m_mul ** i * (1 + cos(pi * frac)) / 2
-        lr(step) = init_value * ((1 - alpha) * cosine + alpha)
+        lr(step) = (init_value - low) * cosine + low                 low = alpha * init_value
 
     ``i`` is corrected by one where rounding of the logarithm would put ``x`` outside
     ``[start_i, start_{i+1})``, so restarts fall exactly on their steps, and ``frac`` is
@@ -195,11 +197,14 @@ def cosine_restarts(
       m_mul: restart-height factor, in [0, 1]; default 1.0.
       alpha: the floor as a fraction of ``init_value`` (not scaled by ``m_mul``), in
         [0, 1]; default 0.
+      end_value: the floor as a value instead (``low = end_value``), >= 0; it may exceed
+        ``init_value`` (PyTorch's ``eta_min``); default None (``alpha`` sets it). Give
+        ``alpha`` or ``end_value``, not both.
 
     Reference: Loshchilov and Hutter, "SGDR: Stochastic Gradient Descent with Warm
     Restarts", ICLR 2017. Equivalents: Keras ``CosineDecayRestarts`` (same arguments);
     PyTorch ``CosineAnnealingWarmRestarts(T_0=first_decay_steps, T_mult=t_mul,
-    eta_min=alpha * init_value)`` for integer ``t_mul`` and ``m_mul = 1``;
+    eta_min=end_value)`` for integer ``t_mul`` and ``m_mul = 1``;
     ``optax.sgdr_schedule`` takes an explicit list of periods instead.
     """
     fn = "cosine_restarts"
@@ -208,9 +213,17 @@ def cosine_restarts(
     v.check_range(fn, "t_mul", t_mul, 1.0, math.inf)
     v.check_range(fn, "m_mul", m_mul, 0.0, 1.0)
     v.check_range(fn, "alpha", alpha, 0.0, 1.0)
+    if end_value is None:
+        low = alpha * init_value
+    else:
+        c.check_value(fn, "end_value", end_value)
+        if alpha != 0:
+            raise c.fail(fn, f"give alpha or end_value, not both, got alpha={alpha!r}, "
+                             f"end_value={end_value!r}")
+        low = end_value
 
-    def schedule(step):
-        s = c.as_step(step)
+    @c.on_step
+    def schedule(s):
         dtype = c.float_dtype()
         sf = c.to_float(s)
         # Positions are measured in steps (exact for integer steps and periods), not as
@@ -231,7 +244,7 @@ def cosine_restarts(
             i = jnp.where(sf >= start(i + 1.0), i + 1.0, i)
             frac = (sf - start(i)) / (first_decay_steps * jnp.power(tm, i))
         frac = jnp.clip(frac, 0.0, 1.0)
-        cosine = jnp.power(jnp.asarray(m_mul, dtype), i) * 0.5 * (1.0 + jnp.cos(math.pi * frac))
-        return init_value * ((1.0 - alpha) * cosine + alpha)
+        cosine = jnp.power(jnp.asarray(m_mul, dtype), i) * c.half_cosine(frac)
+        return (init_value - low) * cosine + low
 
     return schedule

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import math
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax.numpy as jnp
 
@@ -12,6 +13,7 @@ from optzoo.schedules import _common as c
 __all__ = ["cyclic", "one_cycle"]
 
 _CYCLIC_MODES = ("triangular", "triangular2", "exp_range")
+_SCALE_MODES = ("cycle", "iterations")
 
 
 @v.named
@@ -22,6 +24,8 @@ def cyclic(
     step_size_down: int | None = None,
     mode: str = "triangular",
     gamma: float = 1.0,
+    scale_fn: Callable[[Any], Any] | None = None,
+    scale_mode: str = "cycle",
 ) -> c.Schedule:
     r"""Cyclical learning rate between ``base_value`` and ``max_value``.
 
@@ -35,6 +39,8 @@ def cyclic(
         scale    = 1                                       mode "triangular"
                    0.5 ** cycle                            mode "triangular2"
                    gamma ** step                           mode "exp_range"
+                   scale_fn(cycle + 1)                     scale_fn, scale_mode "cycle"
+                   scale_fn(step)                          scale_fn, scale_mode "iterations"
         lr(step) = base_value + (max_value - base_value) * height * scale
 
     Args:
@@ -46,6 +52,10 @@ def cyclic(
       mode: "triangular" (default), "triangular2" (halve the height each cycle),
         "exp_range" (multiply the height by ``gamma ** step``).
       gamma: in (0, 1]; used by "exp_range" only; default 1.0 (PyTorch).
+      scale_fn: a traceable ``x -> scale`` used instead of ``mode``, called with the
+        cycle number counted from 1 (PyTorch's convention) or with the step, as
+        ``scale_mode`` says; default None.
+      scale_mode: "cycle" (default) or "iterations"; used with ``scale_fn`` only.
 
     Reference: Smith, "Cyclical Learning Rates for Training Neural Networks", WACV 2017.
     Equivalent: ``torch.optim.lr_scheduler.CyclicLR(base_lr, max_lr, step_size_up,
@@ -53,36 +63,37 @@ def cyclic(
     included). Keras and optax have none.
     """
     fn = "cyclic"
-    c.check_value(fn, "base_value", base_value)
-    c.check_value(fn, "max_value", max_value)
+    c.check_values(fn, base_value=base_value, max_value=max_value)
     c.check_int_steps(fn, "step_size_up", step_size_up)
     if step_size_down is None:
         step_size_down = step_size_up
     c.check_int_steps(fn, "step_size_down", step_size_down)
-    v.check_choice(fn, "mode", mode, _CYCLIC_MODES)
+    if scale_fn is None:
+        v.check_choice(fn, "mode", mode, _CYCLIC_MODES)
+    else:
+        c.check_callable(fn, "scale_fn", scale_fn)
+        v.check_choice(fn, "scale_mode", scale_mode, _SCALE_MODES)
     v.check_range(fn, "gamma", gamma, 0.0, 1.0, low_open=True)
     up, down = int(step_size_up), int(step_size_down)
     total = up + down
 
-    def schedule(step):
-        s = c.as_step(step)
-        dtype = c.float_dtype()
-        if jnp.issubdtype(s.dtype, jnp.integer):
-            cycle = s // total
-            pos = c.to_float(s - cycle * total)
-            cycle = c.to_float(cycle)
-        else:
-            cycle = jnp.floor(s / total)
-            pos = c.to_float(s - cycle * total)
-            cycle = c.to_float(cycle)
-        height = jnp.where(pos <= up, pos / up, (total - pos) / down)
+    def scale(cycle, s):
+        if scale_fn is not None:
+            x = cycle + 1.0 if scale_mode == "cycle" else c.to_float(s)
+            return jnp.asarray(scale_fn(x)).astype(c.float_dtype())
         if mode == "triangular":
-            scale = 1.0
-        elif mode == "triangular2":
-            scale = jnp.power(jnp.asarray(0.5, dtype), cycle)
-        else:
-            scale = jnp.power(jnp.asarray(gamma, dtype), c.to_float(s))
-        return base_value + (max_value - base_value) * (height * scale)
+            return 1.0
+        if mode == "triangular2":
+            return jnp.power(jnp.asarray(0.5, c.float_dtype()), cycle)
+        return jnp.power(jnp.asarray(gamma, c.float_dtype()), c.to_float(s))
+
+    @c.on_step
+    def schedule(s):
+        cycle = s // total if jnp.issubdtype(s.dtype, jnp.integer) else jnp.floor(s / total)
+        pos = c.to_float(s - cycle * total)
+        cycle = c.to_float(cycle)
+        height = jnp.where(pos <= up, pos / up, (total - pos) / down)
+        return base_value + (max_value - base_value) * (height * scale(cycle, s))
 
     return schedule
 
@@ -146,23 +157,33 @@ def one_cycle(
 
     init = max_value / div_factor
     low = init / final_div_factor
-    e1 = float(pct_start * total_steps) - 1.0
-    last = float(total_steps - 1)
-    if three_phase:
-        phases = [(0.0, e1, init, max_value),
-                  (e1, float(2 * pct_start * total_steps) - 2.0, max_value, init)]
-        phases.append((phases[-1][1], last, init, low))
-    else:
-        phases = [(0.0, e1, init, max_value), (e1, last, max_value, low)]
+    values = (init, max_value, init, low) if three_phase else (init, max_value, low)
+    return one_cycle_phases(total_steps, pct_start, values, anneal)
+
+
+def one_cycle_phases(
+    total_steps: int, pct_start: float, values: Sequence[float], anneal: str
+) -> c.Schedule:
+    """The phases of :func:`one_cycle` through other values (unchecked).
+
+    ``values`` holds the value at step 0 and at the end of each phase: three values
+    for two phases, four for three phases (ends as :func:`one_cycle` documents). The
+    PyTorch flavor's ``OneCycleLR`` cycles its momentum through this too.
+    """
+    ends = [float(pct_start * total_steps) - 1.0, float(total_steps - 1)]
+    if len(values) == 4:
+        ends.insert(1, float(2 * pct_start * total_steps) - 2.0)
+    starts = [0.0] + ends[:-1]
+    phases = list(zip(starts, ends, values[:-1], values[1:]))
 
     def interp(a, b, pct):
         if anneal == "cos":
-            return b + (a - b) / 2.0 * (jnp.cos(math.pi * pct) + 1.0)
+            return c.cosine_anneal(a, b, pct)
         return (b - a) * pct + a
 
-    def schedule(step):
-        s = c.as_step(step)
-        t = jnp.minimum(c.to_float(s), last)
+    @c.on_step
+    def schedule(s):
+        t = jnp.minimum(c.to_float(s), ends[-1])
         out = None
         for s0, s1, a, b in reversed(phases):
             val = interp(a, b, (t - s0) / (s1 - s0))

@@ -8,6 +8,8 @@ under x64). Negative steps are treated as step 0.
 
 from __future__ import annotations
 
+import math
+
 import jax.numpy as jnp
 
 from optzoo import _validate as v
@@ -36,12 +38,7 @@ def constant(value: float) -> c.Schedule:
     with ``factor = 1``, a float learning rate in Keras.
     """
     c.check_value("constant", "value", value)
-
-    def schedule(step):
-        s = c.as_step(step)
-        return jnp.full(s.shape, value, c.float_dtype())
-
-    return schedule
+    return c.on_step(lambda s: jnp.full(s.shape, value, c.float_dtype()))
 
 
 @v.named
@@ -77,19 +74,36 @@ def piecewise_constant(boundaries, values) -> c.Schedule:
     for i, x in enumerate(vals):
         c.check_value(fn, f"values[{i}]", x)
 
-    def schedule(step):
-        s = c.as_step(step)
-        dtype = c.float_dtype()
+    @c.on_step
+    def schedule(s):
         idx = jnp.zeros(s.shape, jnp.int32)
         for b in bounds:
             idx = idx + (s > b).astype(jnp.int32)
-        return jnp.take(jnp.asarray(vals, dtype), idx)
+        return jnp.take(jnp.asarray(vals, c.float_dtype()), idx)
 
     return schedule
 
 
+def _check_rate(fn: str, decay_rate, allow_growth: bool, low_open: bool = False) -> None:
+    """``decay_rate`` in [0, 1] (``(0, 1]`` with ``low_open``), or up to inf with
+    ``allow_growth``."""
+    v.check_bool(fn, "allow_growth", allow_growth)
+    high = math.inf if allow_growth else 1.0
+    v.check_range(fn, "decay_rate", decay_rate, 0.0, high, low_open=low_open)
+
+
+def _powers(init_value, decay_rate, exponent) -> c.Schedule:
+    """``init_value * decay_rate ** exponent(step)``: the rule of the step, multistep
+    and exponential decays."""
+    return c.on_step(
+        lambda s: init_value * jnp.power(jnp.asarray(decay_rate, c.float_dtype()), exponent(s))
+    )
+
+
 @v.named
-def step_decay(init_value: float, decay_rate: float, decay_steps: int) -> c.Schedule:
+def step_decay(
+    init_value: float, decay_rate: float, decay_steps: int, *, allow_growth: bool = False
+) -> c.Schedule:
     r"""Multiply by ``decay_rate`` every ``decay_steps`` steps::
 
         lr(step) = init_value * decay_rate ** floor(step / decay_steps)
@@ -98,6 +112,8 @@ def step_decay(init_value: float, decay_rate: float, decay_steps: int) -> c.Sche
       init_value: the value at step 0, >= 0.
       decay_rate: in [0, 1].
       decay_steps: the period, > 0 (integer division when it is an int).
+      allow_growth: accept ``decay_rate > 1`` (the value then grows, as PyTorch allows
+        for ``gamma``); default False.
 
     Reference and equivalents: ``torch.optim.lr_scheduler.StepLR(step_size=decay_steps,
     gamma=decay_rate)``; Keras ``ExponentialDecay(..., staircase=True)``;
@@ -105,19 +121,15 @@ def step_decay(init_value: float, decay_rate: float, decay_steps: int) -> c.Sche
     """
     fn = "step_decay"
     c.check_value(fn, "init_value", init_value)
-    v.check_range(fn, "decay_rate", decay_rate, 0.0, 1.0)
+    _check_rate(fn, decay_rate, allow_growth)
     c.check_steps(fn, "decay_steps", decay_steps)
-
-    def schedule(step):
-        s = c.as_step(step)
-        return init_value * jnp.power(jnp.asarray(decay_rate, c.float_dtype()),
-                                      c.floor_div(s, decay_steps))
-
-    return schedule
+    return _powers(init_value, decay_rate, lambda s: c.floor_div(s, decay_steps))
 
 
 @v.named
-def multistep_decay(init_value: float, milestones, decay_rate: float) -> c.Schedule:
+def multistep_decay(
+    init_value: float, milestones, decay_rate: float, *, allow_growth: bool = False
+) -> c.Schedule:
     r"""Multiply by ``decay_rate`` at each milestone::
 
         lr(step) = init_value * decay_rate ** #{ j : milestones[j] <= step }
@@ -126,6 +138,7 @@ def multistep_decay(init_value: float, milestones, decay_rate: float) -> c.Sched
       init_value: the value at step 0, >= 0.
       milestones: strictly increasing steps >= 0.
       decay_rate: in [0, 1].
+      allow_growth: accept ``decay_rate > 1``, as :func:`step_decay`; default False.
 
     Reference and equivalent: ``torch.optim.lr_scheduler.MultiStepLR(milestones,
     gamma=decay_rate)`` (the decay applies *at* the milestone step). Keras has no
@@ -134,16 +147,15 @@ def multistep_decay(init_value: float, milestones, decay_rate: float) -> c.Sched
     fn = "multistep_decay"
     c.check_value(fn, "init_value", init_value)
     ms = c.check_sorted(fn, "milestones", milestones)
-    v.check_range(fn, "decay_rate", decay_rate, 0.0, 1.0)
+    _check_rate(fn, decay_rate, allow_growth)
 
-    def schedule(step):
-        s = c.as_step(step)
+    def passed(s):  # the number of milestones <= step
         n = jnp.zeros(s.shape, jnp.int32)
         for m in ms:
             n = n + (s >= m).astype(jnp.int32)
-        return init_value * jnp.power(jnp.asarray(decay_rate, c.float_dtype()), n)
+        return n
 
-    return schedule
+    return _powers(init_value, decay_rate, passed)
 
 
 def _progress(fn: str, decay_steps, staircase: bool):
@@ -156,9 +168,21 @@ def _progress(fn: str, decay_steps, staircase: bool):
     return p
 
 
+def _progress_of_rate(fn: str, init_value, decay_rate, decay_steps, staircase: bool):
+    """The checks of the schedules with a rate >= 0 and :func:`_progress`."""
+    c.check_value(fn, "init_value", init_value)
+    v.check_nonnegative(fn, "decay_rate", decay_rate)
+    return _progress(fn, decay_steps, staircase)
+
+
 @v.named
 def exponential_decay(
-    init_value: float, decay_rate: float, decay_steps: float = 1, staircase: bool = False
+    init_value: float,
+    decay_rate: float,
+    decay_steps: float = 1,
+    staircase: bool = False,
+    *,
+    allow_growth: bool = False,
 ) -> c.Schedule:
     r"""Exponential decay::
 
@@ -170,6 +194,8 @@ def exponential_decay(
       decay_rate: in (0, 1].
       decay_steps: > 0; default 1 (``decay_rate`` is the per-step factor).
       staircase: decay in discrete jumps every ``decay_steps`` steps.
+      allow_growth: accept ``decay_rate > 1`` (exponential growth, e.g. a learning-rate
+        range test; PyTorch's ``ExponentialLR`` allows any ``gamma``); default False.
 
     Reference and equivalents: Keras ``keras.optimizers.schedules.ExponentialDecay``
     (same formula and arguments); ``torch.optim.lr_scheduler.ExponentialLR(gamma)`` is
@@ -178,14 +204,8 @@ def exponential_decay(
     """
     fn = "exponential_decay"
     c.check_value(fn, "init_value", init_value)
-    v.check_range(fn, "decay_rate", decay_rate, 0.0, 1.0, low_open=True)
-    p = _progress(fn, decay_steps, staircase)
-
-    def schedule(step):
-        s = c.as_step(step)
-        return init_value * jnp.power(jnp.asarray(decay_rate, c.float_dtype()), p(s))
-
-    return schedule
+    _check_rate(fn, decay_rate, allow_growth, low_open=True)
+    return _powers(init_value, decay_rate, _progress(fn, decay_steps, staircase))
 
 
 @v.named
@@ -207,16 +227,8 @@ def natural_exp_decay(
     arguments). Equals :func:`exponential_decay` with ``decay_rate = exp(-decay_rate)``;
     PyTorch ``ExponentialLR(gamma=exp(-decay_rate))`` for ``decay_steps = 1``.
     """
-    fn = "natural_exp_decay"
-    c.check_value(fn, "init_value", init_value)
-    v.check_nonnegative(fn, "decay_rate", decay_rate)
-    p = _progress(fn, decay_steps, staircase)
-
-    def schedule(step):
-        s = c.as_step(step)
-        return init_value * jnp.exp(-decay_rate * p(s))
-
-    return schedule
+    p = _progress_of_rate("natural_exp_decay", init_value, decay_rate, decay_steps, staircase)
+    return c.on_step(lambda s: init_value * jnp.exp(-decay_rate * p(s)))
 
 
 @v.named
@@ -238,16 +250,8 @@ def inverse_time_decay(
     TensorFlow 1 ``inverse_time_decay`` (same formula). PyTorch: ``LambdaLR`` with
     ``lambda t: 1 / (1 + decay_rate * t / decay_steps)``.
     """
-    fn = "inverse_time_decay"
-    c.check_value(fn, "init_value", init_value)
-    v.check_nonnegative(fn, "decay_rate", decay_rate)
-    p = _progress(fn, decay_steps, staircase)
-
-    def schedule(step):
-        s = c.as_step(step)
-        return init_value / (1.0 + decay_rate * p(s))
-
-    return schedule
+    p = _progress_of_rate("inverse_time_decay", init_value, decay_rate, decay_steps, staircase)
+    return c.on_step(lambda s: init_value / (1.0 + decay_rate * p(s)))
 
 
 @v.named
@@ -286,8 +290,8 @@ def polynomial_decay(
     v.check_positive(fn, "power", power)
     v.check_bool(fn, "cycle", cycle)
 
-    def schedule(step):
-        s = c.as_step(step)
+    @c.on_step
+    def schedule(s):
         t = c.to_float(s)
         if cycle:
             mult = jnp.maximum(jnp.ceil(t / decay_steps), 1.0)
@@ -324,12 +328,11 @@ def linear(init_value: float, end_value: float, transition_steps: int) -> c.Sche
     ``lr * start_factor = init_value``, ``lr * end_factor = end_value``.
     """
     fn = "linear"
-    c.check_value(fn, "init_value", init_value)
-    c.check_value(fn, "end_value", end_value)
+    c.check_values(fn, init_value=init_value, end_value=end_value)
     c.check_steps(fn, "transition_steps", transition_steps)
 
-    def schedule(step):
-        s = c.as_step(step)
+    @c.on_step
+    def schedule(s):
         frac = jnp.minimum(c.to_float(s), transition_steps) / transition_steps
         # Weighted form: exactly init_value at 0 and end_value from transition_steps on.
         return init_value * (1.0 - frac) + end_value * frac

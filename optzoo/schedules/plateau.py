@@ -23,6 +23,51 @@ class ReduceOnPlateauState(NamedTuple):
     cooldown_count: jax.Array  # int32: calls left before plateaus count again
 
 
+def check_plateau(fn: str, mode, threshold, threshold_mode, patience, cooldown) -> None:
+    """The checks shared by :func:`reduce_on_plateau` and the PyTorch flavor's
+    ``ReduceLROnPlateau``."""
+    v.check_int(fn, "patience", patience, low=0)
+    v.check_nonnegative(fn, "threshold", threshold)
+    v.check_choice(fn, "threshold_mode", threshold_mode, ("rel", "abs"))
+    v.check_int(fn, "cooldown", cooldown, low=0)
+    v.check_choice(fn, "mode", mode, ("min", "max"))
+
+
+def worst_value(mode: str) -> jax.Array:
+    """The initial best value: +inf for "min", -inf for "max"."""
+    return jnp.asarray(jnp.inf if mode == "min" else -jnp.inf, c.float_dtype())
+
+
+def plateau_step(
+    level, best, bad, cool, value, *, mode, threshold, threshold_mode, patience, cooldown,
+    factor, floor, eps=0.0,
+):
+    """One observation of the metric: the plateau rule (see :func:`reduce_on_plateau`).
+
+    ``level`` is what gets reduced (the scale here, the learning rate in the PyTorch
+    flavor), to ``max(level * factor, floor)``, and only where that lowers it by more
+    than ``eps``. ``bad`` and ``cool`` are the int32 plateau and cooldown counters.
+    Returns the new ``(level, best, bad, cool)``.
+    """
+    if mode == "min":
+        bound = best * (1.0 - threshold) if threshold_mode == "rel" else best - threshold
+        better = value < bound
+    else:
+        bound = best * (1.0 + threshold) if threshold_mode == "rel" else best + threshold
+        better = value > bound
+    best = jnp.where(better, value, best)
+    bad = jnp.where(better, 0, optax.safe_increment(bad))
+    in_cooldown = cool > 0
+    cool = jnp.where(in_cooldown, cool - 1, cool)
+    bad = jnp.where(in_cooldown, 0, bad)
+    reduce = bad > patience
+    lowered = jnp.maximum(level * factor, floor).astype(level.dtype)
+    level = jnp.where(reduce & (level - lowered > eps), lowered, level)
+    cool = jnp.where(reduce, cooldown, cool).astype(jnp.int32)
+    bad = jnp.where(reduce, 0, bad).astype(jnp.int32)
+    return level, best, bad, cool
+
+
 @v.named
 def reduce_on_plateau(
     factor: float = 0.1,
@@ -73,53 +118,25 @@ def reduce_on_plateau(
     """
     fn = "reduce_on_plateau"
     v.check_range(fn, "factor", factor, 0.0, 1.0, low_open=True, high_open=True)
-    v.check_int(fn, "patience", patience, low=0)
-    v.check_nonnegative(fn, "threshold", threshold)
-    v.check_choice(fn, "threshold_mode", threshold_mode, ("rel", "abs"))
-    v.check_int(fn, "cooldown", cooldown, low=0)
+    check_plateau(fn, mode, threshold, threshold_mode, patience, cooldown)
     v.check_range(fn, "min_scale", min_scale, 0.0, 1.0)
-    v.check_choice(fn, "mode", mode, ("min", "max"))
 
     def init_fn(params: Any) -> ReduceOnPlateauState:
         del params
-        dtype = c.float_dtype()
-        worst = jnp.inf if mode == "min" else -jnp.inf
-        return ReduceOnPlateauState(
-            scale=jnp.ones((), dtype),
-            best_value=jnp.asarray(worst, dtype),
-            plateau_count=jnp.zeros((), jnp.int32),
-            cooldown_count=jnp.zeros((), jnp.int32),
-        )
-
-    def is_better(value, best):
-        if mode == "min":
-            if threshold_mode == "rel":
-                return value < best * (1.0 - threshold)
-            return value < best - threshold
-        if threshold_mode == "rel":
-            return value > best * (1.0 + threshold)
-        return value > best + threshold
+        zero = jnp.zeros((), jnp.int32)
+        return ReduceOnPlateauState(jnp.ones((), c.float_dtype()), worst_value(mode), zero, zero)
 
     def update_fn(updates, state: ReduceOnPlateauState, params=None, *, value, **extra_args):
         del params, extra_args
-        best = state.best_value
-        value = jnp.asarray(value).astype(best.dtype)
+        value = jnp.asarray(value).astype(state.best_value.dtype)
         if value.ndim != 0:
             raise ValueError(f"{fn}: value must be a scalar metric, got shape {value.shape}")
-        better = is_better(value, best)
-        best = jnp.where(better, value, best)
-        bad = jnp.where(better, 0, optax.safe_increment(state.plateau_count))
-        in_cooldown = state.cooldown_count > 0
-        cool = jnp.where(in_cooldown, state.cooldown_count - 1, state.cooldown_count)
-        bad = jnp.where(in_cooldown, 0, bad)
-        reduce = bad > patience
-        scale = jnp.where(
-            reduce, jnp.maximum(state.scale * factor, min_scale).astype(state.scale.dtype),
-            state.scale,
-        )
-        cool = jnp.where(reduce, cooldown, cool).astype(jnp.int32)
-        bad = jnp.where(reduce, 0, bad).astype(jnp.int32)
+        new = ReduceOnPlateauState(*plateau_step(
+            *state, value, mode=mode, threshold=threshold,
+            threshold_mode=threshold_mode, patience=patience, cooldown=cooldown,
+            factor=factor, floor=min_scale))
+        scale = new.scale
         updates = jax.tree.map(lambda u: u * scale.astype(jnp.asarray(u).dtype), updates)
-        return updates, ReduceOnPlateauState(scale, best, bad, cool)
+        return updates, new
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
