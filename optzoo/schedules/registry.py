@@ -17,6 +17,8 @@ arguments; their examples hold ready-made ones (``product``'s entry is
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -50,22 +52,28 @@ def _declare(name: str, fn, example_kwargs: dict, formula: str, reference: str, 
     return ScheduleInfo(fn, example_kwargs, formula, reference, family)
 
 
-def noisy_linear_cosine_decay_seeded(
-    init_value: float,
-    decay_steps: int,
-    seed: int = 0,
-    initial_variance: float = 1.0,
-    variance_decay: float = 0.55,
-    num_periods: float = 0.5,
-    alpha: float = 0.0,
-    beta: float = 0.001,
-):
-    """:func:`optzoo.schedules.noisy_linear_cosine_decay` with ``key =
-    jax.random.key(seed)``, for tables and the command line."""
-    return s.noisy_linear_cosine_decay(
-        init_value, decay_steps, jax.random.key(int(seed)), initial_variance,
-        variance_decay, num_periods, alpha, beta,
-    )
+def _seeded(fn):
+    """``fn`` with its ``key`` argument replaced by an integer ``seed`` (``key =
+    jax.random.key(seed)``), for tables and the command line, which hold numbers."""
+    sig = inspect.signature(fn)
+    params = [p.replace(name="seed", default=0, annotation=int) if p.name == "key" else p
+              for p in sig.parameters.values()]
+
+    @functools.wraps(fn)
+    def seeded(*args, **kwargs):
+        bound = inspect.signature(seeded).bind(*args, **kwargs)
+        bound.apply_defaults()
+        kw = dict(bound.arguments)
+        kw["key"] = jax.random.key(int(kw.pop("seed")))
+        return fn(**kw)
+
+    seeded.__signature__ = sig.replace(parameters=params)
+    seeded.__name__ = seeded.__qualname__ = f"{fn.__name__}_seeded"
+    seeded.__doc__ = f":func:`optzoo.schedules.{fn.__name__}` with ``key = jax.random.key(seed)``."
+    return seeded
+
+
+noisy_linear_cosine_decay_seeded = _seeded(s.noisy_linear_cosine_decay)
 
 
 def product_of(schedules):
