@@ -22,7 +22,7 @@ import optax
 from jax import lax
 
 import optzoo
-from optzoo.bench import _time_interleaved, hlo_report
+from optzoo.cli.bench import hlo_report, time_interleaved
 
 
 def whole_step(tx):
@@ -108,7 +108,7 @@ def main():
 
         runners[name] = run
     # same numbers?
-    samples = _time_interleaved(runners, args.repeats, 0.05, warmup=3)
+    samples = time_interleaved(runners, args.repeats, 0.05, warmup=3)
     base = statistics.median(samples["whole"])
     for name, v in samples.items():
         med = statistics.median(v)

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import optax
 
 import optzoo
-from optzoo.bench import _time_interleaved
+from optzoo.cli.bench import time_interleaved
 
 
 def _runner(fn, params, state, grads, donate=True):
@@ -61,7 +61,7 @@ def main():
         "optax.flatten(adam), 400 leaves": _runner(
             _step(optax.flatten(adam)), leaves, optax.flatten(adam).init(leaves), grads),
     }
-    samples = _time_interleaved(runners, args.repeats, 0.02, warmup=3)
+    samples = time_interleaved(runners, args.repeats, 0.02, warmup=3)
     base = statistics.median(samples["adam, 400 leaves"])
     for name, v in samples.items():
         med = statistics.median(v)

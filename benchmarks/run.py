@@ -10,7 +10,7 @@ Same as ``optzoo bench``; ``--help`` lists the options.
 
 import sys
 
-from optzoo.bench import main
+from optzoo.cli.bench import main
 
 if __name__ == "__main__":
     sys.exit(main())

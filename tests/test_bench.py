@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from optzoo import bench
+from optzoo.cli import bench
 
 
 def test_hlo_report_counts_kernels_bytes_and_aliasing():

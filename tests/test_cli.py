@@ -7,7 +7,7 @@ import types
 
 import pytest
 
-import optzoo
+import optzoo.cli
 from optzoo.cli import main
 
 
@@ -95,10 +95,10 @@ def test_race_2d_with_schedule(tmp_path, capsys):
 
 def test_bench_forwards_its_arguments(monkeypatch):
     seen = []
-    fake = types.ModuleType("optzoo.bench")
+    fake = types.ModuleType("optzoo.cli.bench")
     fake.main = lambda argv: seen.append(argv) or 0
-    monkeypatch.setitem(sys.modules, "optzoo.bench", fake)
-    monkeypatch.setattr(optzoo, "bench", fake, raising=False)
+    monkeypatch.setitem(sys.modules, "optzoo.cli.bench", fake)
+    monkeypatch.setattr(optzoo.cli, "bench", fake, raising=False)
     assert main(["bench", "--quick", "--only", "adam"]) == 0
     assert seen == [["--quick", "--only", "adam"]]
 

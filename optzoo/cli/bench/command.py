@@ -1,0 +1,157 @@
+"""``optzoo bench``'s options and its run: settings, then one table per model shape, the compiled
+programs, the compile times and the legend, printed as measured and optionally written to a file."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from optzoo.cli.bench import report
+from optzoo.cli.bench.machine import load_average, machine_description, pin_threads
+from optzoo.cli.bench.specs import ALL_SIZES, OPTIMIZERS, specs as all_specs
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="optzoo bench",
+        description="Time optimizer update steps: optzoo vs optax vs torch.optim (foreach, fused).",
+    )
+    p.add_argument("--sizes", default="a,b,c",
+                   help="comma-separated model shapes: a (8M, 1 leaf), b (8M, 200 leaves), "
+                        "c (200k, 400 leaves), tiny (4k, 4 leaves); default a,b,c")
+    p.add_argument("--optimizers", default="all",
+                   help="comma-separated names (default: all shared ones): " + ", ".join(OPTIMIZERS))
+    p.add_argument("--repeats", type=int, default=None,
+                   help="timed rounds per comparison (default 15, 5 with --quick)")
+    p.add_argument("--sample-ms", type=float, default=None,
+                   help="minimum length of one timed sample in ms (default 20, 5 with --quick)")
+    p.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
+    p.add_argument("--threads", type=int, default=None,
+                   help="cores for XLA and torch on CPU (default: all usable cores); the "
+                        "process is pinned to that many cores and torch uses as many threads")
+    p.add_argument("--compile-repeats", type=int, default=None,
+                   help="extra rounds of the compile-time comparison at (c), beyond the compilations "
+                        "the timing at (c) does anyway (default 1, 0 with --quick)")
+    p.add_argument("--no-torch", action="store_true", help="skip torch.optim")
+    p.add_argument("--train-step", default="adam",
+                   help="optimizers also timed through optzoo.train.make_train_step: "
+                        "comma-separated names, 'all' or 'none' (default adam)")
+    p.add_argument("--no-train-step", action="store_true", help="same as --train-step none")
+    p.add_argument("--undonated", action="store_true",
+                   help="also time optzoo's step without buffer donation")
+    p.add_argument("--hlo", action="store_true", help="print the kernel count and traffic of each compiled step")
+    p.add_argument("--quick", action="store_true", help="fewer rounds and shorter samples")
+    p.add_argument("--out", default=None, help="write the tables and machine description to this Markdown file")
+    return p
+
+
+def _error(message: str) -> int:
+    print(f"optzoo bench: {message}", file=sys.stderr)
+    return 2
+
+
+def _torch(args, threads: int | None) -> bool:
+    """Set torch's thread count on CPU (recorded even when torch is not timed); whether torch is timed."""
+    try:
+        import torch
+    except ImportError:
+        if not args.no_torch:
+            print("optzoo bench: torch is not installed; skipping torch", file=sys.stderr)
+        return False
+    if args.device == "cpu":
+        torch.set_num_threads(threads)
+    elif not args.no_torch and not torch.cuda.is_available():
+        print("optzoo bench: torch sees no CUDA device; skipping torch", file=sys.stderr)
+        return False
+    return not args.no_torch
+
+
+def _train_step_available() -> bool:
+    try:
+        from optzoo.train import make_train_step  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _write(path: str | None, lines: list[str]) -> None:
+    """Write the report so far (after each table, so an interrupted run keeps its tables)."""
+    if path:
+        with open(path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print the tables; returns a process exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = _parser().parse_args(argv)
+    threads = pin_threads(args.threads, argv) if args.device == "cpu" else None
+    repeats = args.repeats or (5 if args.quick else 15)
+    sample_s = (args.sample_ms or (5.0 if args.quick else 20.0)) / 1e3
+    compile_repeats = args.compile_repeats if args.compile_repeats is not None else (0 if args.quick else 1)
+
+    import jax
+
+    if args.device == "gpu":
+        try:
+            device = jax.devices("gpu")[0]
+        except RuntimeError as e:
+            return _error(f"no GPU visible to JAX ({e})")
+    else:
+        device = jax.devices("cpu")[0]
+    have_step = not args.no_train_step and args.train_step != "none" and _train_step_available()
+    run = report.Settings(
+        device=device,
+        torch_device="cuda" if args.device == "gpu" else "cpu",
+        have_torch=_torch(args, threads),
+        have_step=have_step,
+        step_for=None if args.train_step == "all" else set(args.train_step.split(",")),
+        undonated=args.undonated,
+        repeats=repeats,
+        sample_s=sample_s,
+    )
+
+    specs = {s.name: s for s in all_specs()}
+    if args.optimizers != "all":
+        wanted = [n.strip() for n in args.optimizers.split(",") if n.strip()]
+        unknown = [n for n in wanted if n not in specs]
+        if unknown:
+            return _error(f"unknown or unavailable optimizers {unknown}; have {sorted(specs)}")
+        specs = {n: specs[n] for n in wanted}
+    size_names = [s.strip() for s in args.sizes.split(",") if s.strip()]
+    bad = [s for s in size_names if s not in ALL_SIZES]
+    if bad:
+        return _error(f"unknown sizes {bad}; have a, b, c, tiny")
+
+    out: list[str] = ["# optzoo update-step benchmark", ""]
+    out += ["Machine:", ""] + machine_description(args.device) + [""]
+    out += [f"Settings: {repeats} interleaved rounds per comparison, samples of at least "
+            f"{sample_s * 1e3:.0f} ms, medians; all updates in float32; JAX steps jitted with "
+            "params and state donated.", ""]
+    print("\n".join(out), flush=True)
+    hlo_lines: list[str] = []
+    compile_samples: dict[str, list[dict[str, float]]] = {}
+
+    for size in size_names:
+        table = report.size_table(size, specs, run, compile_samples, hlo_lines)
+        notes = [f"- {s.name}: {s.note}" for s in specs.values() if s.note]
+        out += table + [""] + notes + [""]
+        _write(args.out, out + ["(run in progress)"])
+        print("\n".join([""] + notes + [""]), flush=True)
+
+    hlo_table = report.hlo_table(hlo_lines)
+    if args.hlo:
+        print("\n".join(hlo_table), flush=True)
+    out += hlo_table
+
+    if "c" in size_names or compile_repeats > 0:
+        out += report.compile_times(specs, compile_repeats, device, compile_samples)
+
+    legend = report.legend(args.device)
+    out += legend
+    print("\n".join(legend), flush=True)
+    out.append(f"Load average at end (1, 5, 15 min): {load_average()}")
+    if args.out:
+        _write(args.out, out)
+        print(f"wrote {args.out}")
+    return 0
