@@ -24,6 +24,8 @@ import numpy as np
 
 __all__ = [
     "named",
+    "owner",
+    "require_args",
     "is_concrete",
     "concrete_float",
     "check_range",
@@ -33,6 +35,7 @@ __all__ = [
     "check_int",
     "check_choice",
     "check_bool",
+    "check_nonnegative_each",
     "check_tree_match",
 ]
 
@@ -54,6 +57,9 @@ def named(func: F | None = None, /, **spelled: str) -> Any:
 
         @named(b1="beta_1", eps="epsilon")
         def Adam(learning_rate=0.001, beta_1=0.9, ..., epsilon=1e-7): ...
+
+    Errors raised later, by ``update``, name it too: each building block keeps
+    :func:`owner` from its construction.
     """
 
     def decorate(f: F) -> F:
@@ -70,15 +76,27 @@ def named(func: F | None = None, /, **spelled: str) -> Any:
     return decorate if func is None else decorate(func)
 
 
-def _owner(fn: str) -> str:
-    owner = _OWNER.get()
-    return owner[0] if owner else fn
+def owner(fn: str) -> str:
+    """The name an error should carry: the outermost :func:`named` constructor being
+    called now (``adam``, ``AdamW``), else ``fn`` itself.
+
+    Building blocks call it once, at construction, and keep the result in their
+    closure, so that the errors their ``update`` raises later, when no constructor
+    is running, still name what the user built::
+
+        fn = v.owner("scale_by_adam")   # "adam" inside optzoo.adam(...)
+    """
+    current = _OWNER.get()
+    return current[0] if current else fn
+
+
+_owner = owner  # the older private spelling, still used by some modules
 
 
 def _spelled(name: str) -> str:
     """``name`` as the outermost constructor's caller spells it."""
-    owner = _OWNER.get()
-    return owner[1].get(name, name) if owner else name
+    current = _OWNER.get()
+    return current[1].get(name, name) if current else name
 
 
 def is_concrete(value: Any) -> bool:
@@ -110,7 +128,7 @@ def _fmt_bound(x: float) -> str:
 
 
 def _type_error(fn: str, name: str, what: str, value: Any) -> ValueError:
-    return ValueError(f"{_owner(fn)}: {_spelled(name)} must be {what}, got {_fmt(value)}")
+    return ValueError(f"{owner(fn)}: {_spelled(name)} must be {what}, got {_fmt(value)}")
 
 
 def check_range(
@@ -143,7 +161,7 @@ def check_range(
             + (")" if high_open else "]")
         )
         raise ValueError(
-            f"{_owner(fn)}: {_spelled(name)} must be in {interval}, got {_fmt(value)}"
+            f"{owner(fn)}: {_spelled(name)} must be in {interval}, got {_fmt(value)}"
         )
 
 
@@ -182,7 +200,7 @@ def check_choice(fn: str, name: str, value: Any, choices: Iterable[Any]) -> None
     if value not in choices:
         listed = ", ".join(repr(c) for c in choices)
         raise ValueError(
-            f"{_owner(fn)}: {_spelled(name)} must be one of {listed}, got {_fmt(value)}"
+            f"{owner(fn)}: {_spelled(name)} must be one of {listed}, got {_fmt(value)}"
         )
 
 
@@ -192,10 +210,39 @@ def check_bool(fn: str, name: str, value: Any) -> None:
         raise _type_error(fn, name, "a bool", value)
 
 
+def check_nonnegative_each(fn: str, **values: Any) -> None:
+    """:func:`check_nonnegative` on every keyword, in order: ``check_nonnegative_each(fn,
+    lambd=lambd, alpha=alpha)``."""
+    for name, value in values.items():
+        check_nonnegative(fn, name, value)
+
+
+# How each extra argument of ``update`` reads in the call a message suggests.
+_CALL_SPELLING = {"value_fn": "value_fn=loss_fn", "value": "value=loss", "grad": "grad=grads"}
+
+
+def require_args(fn: str, params: Any, **extra: Any) -> None:
+    """Raise when ``update`` was called without ``params`` or without one of the
+    keyword arguments in ``extra`` (name to the value received, ``None`` if absent).
+
+    ``fn`` is the owner captured at construction (:func:`owner`). The message names
+    every argument the update needs and shows the call that supplies them::
+
+        asgd: update needs params: call tx.update(grads, state, params)
+    """
+    if params is not None and all(x is not None for x in extra.values()):
+        return
+    needed = " and ".join(["params", *extra])
+    call = ", ".join(["grads", "state", "params", *(_CALL_SPELLING.get(k, k) for k in extra)])
+    raise ValueError(f"{fn}: update needs {needed}: call tx.update({call})")
+
+
 def check_tree_match(fn: str, updates: Any, state_tree: Any, what: str = "state") -> None:
     """Raise a readable error when ``updates`` and a state pytree differ in structure.
 
-    Runs at trace time (structures are static), so it costs nothing per step.
+    ``fn`` is the owner captured at construction (:func:`owner`), not looked up
+    now: ``update`` runs when no constructor is active. Runs at trace time
+    (structures are static), so it costs nothing per step.
     """
     u_def = jax.tree.structure(updates)
     s_def = jax.tree.structure(state_tree)
