@@ -15,6 +15,7 @@ import optax
 from jax.flatten_util import ravel_pytree
 
 from optzoo import _validate as v
+from optzoo.transforms.lbfgs import two_loop_recursion
 
 __all__ = ["LBFGS", "LBFGSState"]
 
@@ -246,7 +247,7 @@ def LBFGS(  # noqa: N802  (PyTorch's name)
     :func:`optzoo.lbfgs` (optax's protocol: one L-BFGS iteration per update, line
     search from optax), this runs PyTorch's inner loop and line search.
     """
-    fn = "LBFGS"
+    fn = v.owner("LBFGS")
     v.check_nonnegative(fn, "lr", lr)
     v.check_int(fn, "max_iter", max_iter, 1)
     if max_eval is None:
@@ -277,8 +278,7 @@ def LBFGS(  # noqa: N802  (PyTorch's name)
 
     def update_fn(updates, state, params=None, *, value_fn: Callable[..., Any] = None, **extra):
         del extra
-        if params is None or value_fn is None:
-            raise ValueError(f"{fn}: update needs params and value_fn (the closure)")
+        v.require_args(fn, params, value_fn=value_fn)
         v.check_tree_match(fn, updates, params, "params")
         x0, unravel = ravel_pytree(params)
         dt = x0.dtype
@@ -294,24 +294,6 @@ def LBFGS(  # noqa: N802  (PyTorch's name)
             it=jnp.zeros([], jnp.int32), cur_evals=jnp.ones([], jnp.int32),
             st=state._replace(func_evals=optax.safe_increment(state.func_evals)),
         )
-
-        def two_loop(st, g):
-            q = -g
-
-            def back(k, carry):
-                q, al = carry
-                i = st.num_old - 1 - k
-                a = jnp.dot(st.old_stps[i], q) * st.ro[i]
-                return q - a * st.old_dirs[i], al.at[i].set(a)
-
-            q, al = jax.lax.fori_loop(0, st.num_old, back, (q, jnp.zeros(m, dt)))
-            r = q * st.H_diag
-
-            def fwd(i, r):
-                be = jnp.dot(st.old_dirs[i], r) * st.ro[i]
-                return r + (al[i] - be) * st.old_stps[i]
-
-            return jax.lax.fori_loop(0, st.num_old, fwd, r)
 
         def remember(st, y, s, ys):
             full = st.num_old == m
@@ -342,7 +324,8 @@ def LBFGS(  # noqa: N802  (PyTorch's name)
             st = jax.lax.cond((~first) & (ys > _CURVATURE_MIN),
                               lambda st: remember(st, y, s, ys), lambda st: st, st)
             st = st._replace(H_diag=jnp.where(first, jnp.ones([], dt), st.H_diag))
-            d = jax.lax.cond(first, lambda: -g, lambda: two_loop(st, g))
+            d = jax.lax.cond(first, lambda: -g, lambda: two_loop_recursion(
+                -g, st.old_stps, st.old_dirs, st.ro, st.H_diag, num_pairs=st.num_old))
             prev_loss = c["loss"]
             st = st._replace(prev_flat_grad=g, prev_loss=prev_loss)
 

@@ -34,6 +34,48 @@ def _vdot(a, b):
     return sum(jnp.vdot(x, y).real for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
 
 
+def two_loop_recursion(q, s_mem, y_mem, rho_mem, gamma, *, oldest=0, num_pairs=None):
+    r"""``H q`` by the L-BFGS two-loop recursion (Nocedal and Wright, Algorithm 7.4).
+
+    ``s_mem`` and ``y_mem`` stack the curvature pairs on the leading axis of every
+    leaf (a flat ``(m, n)`` array is such a pytree too), ``rho_mem[i] = 1 / (y_i .
+    s_i)`` (0 skips pair ``i``), and ``H0 = gamma I``. The pairs, oldest to newest,
+    are slots ``oldest, oldest + 1, ...`` modulo ``m``, ``num_pairs`` of them (all
+    ``m`` by default; a traced count is fine)::
+
+        for i newest .. oldest:  a_i = rho_i s_i . q;   q = q - a_i y_i
+        r = gamma q
+        for i oldest .. newest:  b_i = rho_i y_i . r;   r = r + (a_i - b_i) s_i
+
+    :func:`scale_by_lbfgs` runs it over its ring buffer, ``optzoo.pytorch.LBFGS``
+    over PyTorch's oldest-first history (with ``q = -g``).
+    """
+    m = rho_mem.shape[0]
+    count = m if num_pairs is None else num_pairs
+
+    def pair(mem, i):
+        return jax.tree.map(lambda x: x[i], mem)
+
+    def back(j, carry):
+        q, alphas = carry
+        i = (oldest + count - 1 - j) % m
+        a = rho_mem[i] * _vdot(pair(s_mem, i), q)
+        q = jax.tree.map(lambda qq, yy: qq - (a * yy).astype(qq.dtype), q, pair(y_mem, i))
+        return q, alphas.at[i].set(a)
+
+    q, alphas = jax.lax.fori_loop(0, count, back, (q, jnp.zeros(m, rho_mem.dtype)))
+    r = jax.tree.map(lambda x: (gamma * x).astype(x.dtype), q)
+
+    def fwd(j, r):
+        i = (oldest + j) % m
+        b = rho_mem[i] * _vdot(pair(y_mem, i), r)
+        return jax.tree.map(
+            lambda rr, ss: rr + ((alphas[i] - b) * ss).astype(rr.dtype), r, pair(s_mem, i)
+        )
+
+    return jax.lax.fori_loop(0, count, fwd, r)
+
+
 def scale_by_lbfgs(
     memory_size: int = 10, scale_init_precond: bool = True
 ) -> optax.GradientTransformation:
@@ -46,7 +88,8 @@ def scale_by_lbfgs(
         gamma = (s . y) / (y . y)                 (newest pair with y . s > 0)
         gamma = min(1, 1 / ||g_0||)               (k = 0, as optax)
 
-    then the two-loop recursion (Nocedal and Wright, Algorithm 7.4) gives the output::
+    then the two-loop recursion (Nocedal and Wright, Algorithm 7.4,
+    :func:`two_loop_recursion`) gives the output::
 
         q = g_k
         for i newest .. oldest:  a_i = rho_i s_i . q;   q = q - a_i y_i
@@ -63,7 +106,7 @@ def scale_by_lbfgs(
       memory_size: number of pairs kept (optax's default 10).
       scale_init_precond: use ``gamma`` above rather than ``H0 = I``.
     """
-    fn = "scale_by_lbfgs"
+    fn = v.owner("scale_by_lbfgs")
     v.check_int(fn, "memory_size", memory_size, 1)
     v.check_bool(fn, "scale_init_precond", scale_init_precond)
     m = memory_size
@@ -84,8 +127,7 @@ def scale_by_lbfgs(
         )
 
     def update_fn(updates, state, params=None):
-        if params is None:
-            raise ValueError(f"{fn}: update needs params")
+        v.require_args(fn, params)
         v.check_tree_match(fn, updates, state.grads)
         started = state.count > 0
         slot = (state.count - 1) % m  # where the newest pair goes
@@ -108,30 +150,8 @@ def scale_by_lbfgs(
         else:
             gamma = state.gamma
 
-        # order of the ring: newest is `slot` (after the first update), oldest is slot + 1
-        newest = jnp.where(started, slot, m - 1)
-
-        def pair(mem, i):
-            return jax.tree.map(lambda x: x[i], mem)
-
-        def back(j, carry):
-            q, alphas = carry
-            i = (newest - j) % m
-            a = rho_mem[i] * _vdot(pair(s_mem, i), q)
-            q = jax.tree.map(lambda qq, yy_: qq - (a * yy_).astype(qq.dtype), q, pair(y_mem, i))
-            return q, alphas.at[i].set(a)
-
-        q, alphas = jax.lax.fori_loop(0, m, back, (updates, jnp.zeros(m, rho_mem.dtype)))
-        r = jax.tree.map(lambda x: (gamma * x).astype(x.dtype), q)
-
-        def fwd(j, r):
-            i = (newest + 1 + j) % m
-            b = rho_mem[i] * _vdot(pair(y_mem, i), r)
-            return jax.tree.map(
-                lambda rr, ss: rr + ((alphas[i] - b) * ss).astype(rr.dtype), r, pair(s_mem, i)
-            )
-
-        r = jax.lax.fori_loop(0, m, fwd, r)
+        # the ring's oldest pair sits right after the newest, `slot`
+        r = two_loop_recursion(updates, s_mem, y_mem, rho_mem, gamma, oldest=(slot + 1) % m)
         new_state = LbfgsState(
             count=optax.safe_increment(state.count),
             params=params,
