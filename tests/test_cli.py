@@ -126,3 +126,29 @@ def test_race_model_initialisation():
     assert len(kernels) == 2 and all(not b.any() for b in biases)
     assert abs(kernels[0].std() * np.sqrt(64) - 1) < 0.05 and np.abs(kernels[0]).max() <= 2 / np.sqrt(64) / 0.8796
     assert apply(params, np.ones((3, 64), np.float32)).shape == (3, 10)
+
+
+def test_list_json_reads_the_registry_and_parity_record(capsys):
+    import json
+
+    assert main(["list", "--json"]) == 0
+    listing = json.loads(capsys.readouterr().out)
+    names = {r["name"] for r in listing["optimizers"]}
+    assert {"adam", "lbfgs", "muon"} <= names
+    adam = next(r for r in listing["optimizers"] if r["name"] == "adam")
+    torch = next(c for c in adam["counterparts"] if c["library"] == "torch")
+    assert torch["verified"] and torch["worst_error"] <= listing["parity_tolerance"]
+    assert any(r["name"] == "one_cycle" for r in listing["schedules"])
+
+
+def test_list_markdown_rewrites_the_readme_block(tmp_path, capsys):
+    from optzoo import catalog
+
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{catalog.README_BEGIN}\nstale\n{catalog.README_END}\nrest\n")
+    assert main(["list", "--markdown", "--readme", str(readme)]) == 0
+    text = readme.read_text()
+    assert text.startswith("intro\n") and text.endswith("rest\n") and "stale" not in text
+    assert "| `adam` |" in text
+    assert main(["list", "--readme", str(readme)]) == 2
+    _one_line_error(capsys, "--readme goes with --markdown")
