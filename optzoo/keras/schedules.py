@@ -7,27 +7,23 @@ optax optimizer. The result is in the default float dtype (float32, float64
 under x64); Keras computes in the dtype of ``initial_learning_rate`` as a tensor,
 i.e. ``keras.config.floatx()``. ``name`` is accepted and ignored.
 
-Each is built on the matching :mod:`optzoo.schedules` function (same formula,
-Keras's argument names and defaults), except ``PolynomialDecay``, which keeps
-``0 ** power`` finite under ``jit`` + ``vmap``/``scan`` (see
-:func:`_power_of_nonnegative`). The shared schedules accept a narrower domain
+Each is the matching :mod:`optzoo.schedules` function (same formula, Keras's
+argument names and defaults), so a negative step counts as step 0 and
+``PolynomialDecay`` keeps ``0 ** power`` finite under ``jit`` + ``vmap``/``scan``
+(Keras's own is NaN there on CPU). The shared schedules accept a narrower domain
 than Keras in a few rarely used corners, and these raise ``ValueError`` there:
-``decay_rate`` above 1 (a growing ``ExponentialDecay``), non-integer
-``warmup_steps``, ``t_mul < 1`` or ``m_mul > 1`` in ``CosineDecayRestarts``,
-negative learning rates or boundaries.
+``decay_rate`` above 1 (a growing ``ExponentialDecay``), ``power <= 0`` in
+``PolynomialDecay``, non-integer ``warmup_steps``, ``t_mul < 1`` or ``m_mul > 1``
+in ``CosineDecayRestarts``, negative learning rates or boundaries.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Sequence
-from typing import Any
-
-import jax
-import jax.numpy as jnp
+from collections.abc import Sequence
 
 from optzoo import _validate as v
 from optzoo import schedules as _shared
+from optzoo.schedules._common import Schedule
 
 __all__ = [
     "ExponentialDecay",
@@ -37,17 +33,6 @@ __all__ = [
     "CosineDecay",
     "CosineDecayRestarts",
 ]
-
-Schedule = Callable[[Any], jax.Array]
-
-
-def _f(x) -> jax.Array:
-    return jnp.asarray(x, dtype=jnp.result_type(float))
-
-
-def _step(step) -> jax.Array:
-    return _f(step)
-
 
 @v.named(init_value="initial_learning_rate")
 def ExponentialDecay(
@@ -76,20 +61,7 @@ def PiecewiseConstantDecay(
     return _shared.piecewise_constant(boundaries, values)
 
 
-def _power_of_nonnegative(base, power):
-    """``base ** power`` for ``base >= 0``, with ``0 ** power`` taken from Python.
-
-    XLA's vectorised ``pow`` on CPU returns NaN for ``0 ** 0.5`` under ``jit`` +
-    ``vmap``/``scan`` (Keras's own ``PolynomialDecay`` hits this past
-    ``decay_steps`` when jitted); the base is 0 exactly at the end of the decay.
-    """
-    at_zero = 1.0 if power == 0 else (0.0 if power > 0 else math.inf)
-    positive = base > 0
-    safe = jnp.where(positive, base, 1.0)
-    return jnp.where(positive, jnp.power(safe, _f(power)), at_zero)
-
-
-@v.named(init_value="initial_learning_rate")
+@v.named(init_value="initial_learning_rate", end_value="end_learning_rate")
 def PolynomialDecay(
     initial_learning_rate: float,
     decay_steps: float,
@@ -108,21 +80,9 @@ def PolynomialDecay(
     cover the step. ``optax.polynomial_schedule`` has no cycle; PyTorch's
     ``PolynomialLR`` decays to zero and counts ``total_iters``.
     """
-    fn = "PolynomialDecay"
-    v.check_positive(fn, "decay_steps", decay_steps)
-    v.check_bool(fn, "cycle", cycle)
-
-    def schedule(step):
-        s = _step(step)
-        d = _f(decay_steps)
-        if cycle:
-            d = d * jnp.where(s == 0, 1.0, jnp.ceil(s / decay_steps))
-        else:
-            s = jnp.minimum(s, d)
-        init, end = _f(initial_learning_rate), _f(end_learning_rate)
-        return (init - end) * _power_of_nonnegative(1 - s / d, power) + end
-
-    return schedule
+    return _shared.polynomial_decay(
+        initial_learning_rate, decay_steps, end_learning_rate, power, cycle
+    )
 
 
 @v.named(init_value="initial_learning_rate")

@@ -9,8 +9,10 @@ right after construction). Schedules are jnp code, so they trace under
 is ``k`` when torch steps the scheduler once per optimizer step. To step once
 per epoch of ``n`` batches, use ``lambda count: sched(count // n)``.
 
-Closed forms replace torch's recursive updates (``lr <- lr * factor``); they
-agree to rounding (relative error below 1e-12 in the parity suite).
+Each scheduler maps its arguments onto a schedule of :mod:`optzoo.schedules`
+(or a composition of them): closed forms replace torch's recursive updates
+(``lr <- lr * factor``); they agree to rounding (relative error below 1e-12 in
+the parity suite). As every optzoo schedule, a negative ``k`` counts as 0.
 
 :class:`CyclicLR` and :class:`OneCycleLR` also give the momentum torch writes
 into the optimizer (``momentum``, or ``betas[0]`` for Adam-type optimizers) as
@@ -23,7 +25,7 @@ schedule at later ``k``.
 
 from __future__ import annotations
 
-import math
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -32,6 +34,10 @@ import jax.numpy as jnp
 import optax
 
 from optzoo import _validate as v
+from optzoo import schedules as S
+from optzoo.schedules import _common as c
+from optzoo.schedules.cyclic import one_cycle_phases
+from optzoo.schedules.plateau import check_plateau, plateau_step, worst_value
 
 __all__ = [
     "LRSchedule",
@@ -56,7 +62,7 @@ __all__ = [
 
 def _float(x):
     """``x`` in the default float dtype (float64 under x64)."""
-    return jnp.asarray(x, dtype=jnp.result_type(float))
+    return jnp.asarray(x, dtype=c.float_dtype())
 
 
 def _check_last_epoch(fn: str, last_epoch) -> None:
@@ -85,7 +91,7 @@ class LRSchedule:
         self._fn = fn
 
     def __call__(self, step):
-        return self._fn(jnp.asarray(step))
+        return self._fn(c.as_step(step))
 
     def _after_milestone(self, local_step, previous_lr):
         """The lr when this schedule takes over inside :class:`SequentialLR`:
@@ -97,47 +103,54 @@ class LRSchedule:
         return f"{self.name}(base_lr={self.base_lr!r})"
 
 
-def _mult(name, base_lr, factor_fn) -> LRSchedule:
-    s = LRSchedule(name, base_lr, lambda k: base_lr * factor_fn(k))
+def _mult(name, base_lr, factor) -> LRSchedule:
+    """``base_lr * factor(k)``, ``factor`` a schedule that starts at 1."""
+    s = LRSchedule(name, base_lr, lambda k: base_lr * factor(k))
     s.multiplicative = True
-    s.factor = factor_fn
+    s.factor = factor
     return s
 
 
 # ----------------------------------------------------------------- multiplicative
 
 
-@v.named
+@v.named(decay_rate="gamma")
 def StepLR(lr, step_size: int, gamma: float = 0.1, last_epoch: int = -1) -> LRSchedule:
-    """``lr * gamma ** (k // step_size)``: torch ``StepLR``."""
+    """``lr * gamma ** (k // step_size)``: torch ``StepLR``
+    (:func:`optzoo.schedules.step_decay`)."""
     fn = "StepLR"
     v.check_int(fn, "step_size", step_size, 1)
     _check_last_epoch(fn, last_epoch)
-    return _mult(fn, lr, lambda k: _float(gamma) ** (k // step_size))
+    return _mult(fn, lr, S.step_decay(1.0, gamma, step_size, allow_growth=True))
 
 
-@v.named
+@v.named(decay_rate="gamma")
 def MultiStepLR(
     lr, milestones: Sequence[int], gamma: float = 0.1, last_epoch: int = -1
 ) -> LRSchedule:
     """``lr * gamma ** n(k)``, ``n(k)`` = number of milestones ``<= k`` (a milestone
-    listed twice counts twice, as torch's ``Counter``): torch ``MultiStepLR``."""
+    listed twice counts twice, as torch's ``Counter``): torch ``MultiStepLR``
+    (:func:`optzoo.schedules.multistep_decay`, one per repetition)."""
     fn = "MultiStepLR"
     _check_last_epoch(fn, last_epoch)
-    ms = jnp.asarray(sorted(int(m) for m in milestones), dtype=jnp.int32)
-    return _mult(fn, lr, lambda k: _float(gamma) ** jnp.sum(k >= ms))
+    counts = Counter(int(m) for m in milestones)
+    layers = [sorted(m for m, n in counts.items() if n > r)
+              for r in range(max(counts.values(), default=1))]
+    return _mult(fn, lr, S.product(
+        *[S.multistep_decay(1.0, ms, gamma, allow_growth=True) for ms in layers]))
 
 
 @v.named
 def ConstantLR(
     lr, factor: float = 1.0 / 3, total_iters: int = 5, last_epoch: int = -1
 ) -> LRSchedule:
-    """``lr * factor`` for ``k < total_iters``, then ``lr``: torch ``ConstantLR``."""
+    """``lr * factor`` for ``k < total_iters``, then ``lr``: torch ``ConstantLR``
+    (:func:`optzoo.schedules.join` of two constants)."""
     fn = "ConstantLR"
     v.check_range(fn, "factor", factor, 0.0, 1.0)
     v.check_int(fn, "total_iters", total_iters, 0)
     _check_last_epoch(fn, last_epoch)
-    return _mult(fn, lr, lambda k: jnp.where(k >= total_iters, _float(1.0), _float(factor)))
+    return _mult(fn, lr, S.join([factor, 1.0], [total_iters]))
 
 
 @v.named
@@ -149,36 +162,31 @@ def LinearLR(
     last_epoch: int = -1,
 ) -> LRSchedule:
     """``lr * (start_factor + (end_factor - start_factor) * min(k, total_iters) /
-    total_iters)``: torch ``LinearLR``."""
+    total_iters)``: torch ``LinearLR`` (:func:`optzoo.schedules.linear`)."""
     fn = "LinearLR"
     v.check_range(fn, "start_factor", start_factor, 0.0, 1.0, low_open=True)
     v.check_range(fn, "end_factor", end_factor, 0.0, 1.0)
     v.check_int(fn, "total_iters", total_iters, 1)
     _check_last_epoch(fn, last_epoch)
-
-    def factor(k):
-        frac = jnp.minimum(k, total_iters) / total_iters
-        return start_factor + (end_factor - start_factor) * _float(frac)
-
-    return _mult(fn, lr, factor)
+    return _mult(fn, lr, S.linear(start_factor, end_factor, total_iters))
 
 
-@v.named
+@v.named(decay_rate="gamma")
 def ExponentialLR(lr, gamma: float, last_epoch: int = -1) -> LRSchedule:
-    """``lr * gamma ** k``: torch ``ExponentialLR``."""
+    """``lr * gamma ** k``: torch ``ExponentialLR``
+    (:func:`optzoo.schedules.exponential_decay`; ``gamma > 1`` grows)."""
     _check_last_epoch("ExponentialLR", last_epoch)
-    return _mult("ExponentialLR", lr, lambda k: _float(gamma) ** k)
+    return _mult("ExponentialLR", lr, S.exponential_decay(1.0, gamma, allow_growth=True))
 
 
-@v.named
+@v.named(decay_steps="total_iters")
 def PolynomialLR(lr, total_iters: int = 5, power: float = 1.0, last_epoch: int = -1) -> LRSchedule:
-    """``lr * (1 - min(k, total_iters) / total_iters) ** power``: torch ``PolynomialLR``."""
+    """``lr * (1 - min(k, total_iters) / total_iters) ** power``: torch ``PolynomialLR``
+    (:func:`optzoo.schedules.polynomial_decay` to 0)."""
     fn = "PolynomialLR"
     v.check_int(fn, "total_iters", total_iters, 1)
     _check_last_epoch(fn, last_epoch)
-    return _mult(
-        fn, lr, lambda k: (_float(total_iters - jnp.minimum(k, total_iters)) / total_iters) ** power
-    )
+    return _mult(fn, lr, S.polynomial_decay(1.0, total_iters, 0.0, power))
 
 
 @v.named
@@ -194,11 +202,11 @@ def MultiplicativeLR(lr, lr_lambda: Callable[[Any], Any], last_epoch: int = -1) 
 
     def product(first, k):
         body = lambda j, acc: acc * _float(lr_lambda(j))
-        return jax.lax.fori_loop(first, k + 1, body, _float(1.0))
+        return jax.lax.fori_loop(first, c.int_step(k) + 1, body, _float(1.0))
 
     s = _mult(fn, lr, lambda k: product(1, k))
     # Inside SequentialLR torch multiplies the running lr by lr_lambda(0) too.
-    s._after_milestone = lambda k, prev: prev * product(0, jnp.asarray(k))
+    s._after_milestone = lambda k, prev: prev * product(0, c.as_step(k))
     return s
 
 
@@ -212,10 +220,11 @@ def LambdaLR(lr, lr_lambda: Callable[[Any], Any], last_epoch: int = -1) -> LRSch
     return LRSchedule("LambdaLR", lr, lambda k: lr * _float(lr_lambda(k)))
 
 
-@v.named
+@v.named(init_value="lr", decay_steps="T_max", end_value="eta_min")
 def CosineAnnealingLR(lr, T_max: int, eta_min: float = 0.0, last_epoch: int = -1) -> LRSchedule:
     """``eta_min + (lr - eta_min) * (1 + cos(pi * k / T_max)) / 2``: torch
-    ``CosineAnnealingLR`` (SGDR without restarts, Loshchilov and Hutter, 2017).
+    ``CosineAnnealingLR`` (SGDR without restarts, Loshchilov and Hutter, 2017;
+    :func:`optzoo.schedules.cosine_decay` with ``periodic=True``).
 
     Past ``T_max`` the cosine goes back up (period ``2 T_max``), as torch's
     recursive form does; it does not stay at ``eta_min``.
@@ -223,19 +232,15 @@ def CosineAnnealingLR(lr, T_max: int, eta_min: float = 0.0, last_epoch: int = -1
     fn = "CosineAnnealingLR"
     v.check_int(fn, "T_max", T_max, 1)
     _check_last_epoch(fn, last_epoch)
-    return LRSchedule(
-        fn,
-        lr,
-        lambda k: eta_min + (lr - eta_min) * (1.0 + jnp.cos(math.pi * _float(k) / T_max)) / 2,
-    )
+    return LRSchedule(fn, lr, S.cosine_decay(lr, T_max, eta_min, periodic=True))
 
 
-@v.named
+@v.named(init_value="lr", first_decay_steps="T_0", t_mul="T_mult", end_value="eta_min")
 def CosineAnnealingWarmRestarts(
     lr, T_0: int, T_mult: int = 1, eta_min: float = 0.0, last_epoch: int = -1
 ) -> LRSchedule:
     """SGDR (Loshchilov and Hutter, 2017): torch ``CosineAnnealingWarmRestarts``
-    stepped without an epoch argument.
+    stepped without an epoch argument (:func:`optzoo.schedules.cosine_restarts`).
 
     Cycle ``i`` lasts ``T_i = T_0 * T_mult**i`` steps; ``T_cur`` counts the steps
     since the last restart::
@@ -246,25 +251,10 @@ def CosineAnnealingWarmRestarts(
     v.check_int(fn, "T_0", T_0, 1)
     v.check_int(fn, "T_mult", T_mult, 1)
     _check_last_epoch(fn, last_epoch)
-    starts, lengths = [0], [T_0]
-    if T_mult > 1:
-        while starts[-1] + lengths[-1] < 2**31:
-            starts.append(starts[-1] + lengths[-1])
-            lengths.append(lengths[-1] * T_mult)
-
-    def schedule(k):
-        if T_mult == 1:
-            t_cur, t_i = k % T_0, T_0
-        else:
-            n = jnp.sum(k >= jnp.asarray(starts[1:]))
-            t_cur = k - jnp.asarray(starts)[n]
-            t_i = jnp.asarray(lengths, dtype=float)[n]
-        return eta_min + (lr - eta_min) * (1.0 + jnp.cos(math.pi * _float(t_cur) / t_i)) / 2
-
-    return LRSchedule(fn, lr, schedule)
+    return LRSchedule(fn, lr, S.cosine_restarts(lr, T_0, float(T_mult), end_value=eta_min))
 
 
-@v.named(lr="base_lr")
+@v.named(lr="base_lr", base_value="base_lr", max_value="max_lr")
 def CyclicLR(
     base_lr,
     max_lr,
@@ -279,7 +269,8 @@ def CyclicLR(
     max_momentum: float = 0.9,
     last_epoch: int = -1,
 ) -> LRSchedule:
-    """Cyclical learning rates (Smith, 2017): torch ``CyclicLR``.
+    """Cyclical learning rates (Smith, 2017): torch ``CyclicLR``
+    (:func:`optzoo.schedules.cyclic`).
 
     With ``total = step_size_up + step_size_down``, ``cycle = floor(1 + k / total)``,
     ``x = 1 + k / total - cycle`` and ``r = step_size_up / total``::
@@ -293,49 +284,21 @@ def CyclicLR(
     overrides ``mode`` and uses ``scale_mode``. Here ``base_lr`` replaces torch's
     optimizer (torch overwrites the optimizer's lr with it). With
     ``cycle_momentum`` (the default, as torch) ``sched.momentum(k)`` is the
-    momentum (or Adam's ``beta1``) torch writes into the optimizer.
+    momentum (or Adam's ``beta1``) torch writes into the optimizer: the same
+    cycle from ``max_momentum`` to ``base_momentum``.
     """
     fn = "CyclicLR"
-    v.check_learning_rate(fn, max_lr, "max_lr")
     _check_last_epoch(fn, last_epoch)
-    up = float(step_size_up)
-    down = float(step_size_down) if step_size_down is not None else up
-    total = up + down
-    ratio = up / total
-    if scale_fn is None:
-        v.check_choice(fn, "mode", mode, ("triangular", "triangular2", "exp_range"))
-        if mode == "triangular":
-            scale, by = (lambda x: 1.0), "cycle"
-        elif mode == "triangular2":
-            scale, by = (lambda x: 1 / (2.0 ** (x - 1))), "cycle"
-        else:
-            scale, by = (lambda x: gamma**x), "iterations"
-    else:
-        v.check_choice(fn, "scale_mode", scale_mode, ("cycle", "iterations"))
-        scale, by = scale_fn, scale_mode
-
-    def shape(k):
-        kf = _float(k)
-        cycle = jnp.floor(1 + kf / total)
-        x = 1.0 + kf / total - cycle
-        s = jnp.where(x <= ratio, x / ratio, (x - 1) / (ratio - 1))
-        return s, scale(cycle if by == "cycle" else kf)
-
-    def lr_fn(k):
-        s, sc = shape(k)
-        return base_lr + (max_lr - base_lr) * s * sc
-
-    sched = LRSchedule(fn, base_lr, lr_fn)
+    shape = (step_size_up, step_size_down, mode, gamma, scale_fn, scale_mode)
+    sched = LRSchedule(fn, base_lr, S.cyclic(base_lr, max_lr, *shape))
     if cycle_momentum:
-        def momentum(k):
-            s, sc = shape(jnp.asarray(k))
-            return max_momentum - (max_momentum - base_momentum) * s * sc
-
-        sched.momentum = momentum
+        v.check_nonnegative(fn, "base_momentum", base_momentum)
+        v.check_nonnegative(fn, "max_momentum", max_momentum)
+        sched.momentum = S.cyclic(max_momentum, base_momentum, *shape)
     return sched
 
 
-@v.named
+@v.named(max_value="max_lr", anneal="anneal_strategy")
 def OneCycleLR(
     max_lr,
     total_steps: int | None = None,
@@ -351,7 +314,8 @@ def OneCycleLR(
     three_phase: bool = False,
     last_epoch: int = -1,
 ) -> LRSchedule:
-    """The 1cycle policy (Smith and Topin, 2018): torch ``OneCycleLR``.
+    """The 1cycle policy (Smith and Topin, 2018): torch ``OneCycleLR``
+    (:func:`optzoo.schedules.one_cycle`).
 
     ``initial_lr = max_lr / div_factor``, ``min_lr = initial_lr / final_div_factor``.
     Two phases: ``initial_lr -> max_lr`` over ``k in [0, pct_start * total - 1]``,
@@ -360,11 +324,11 @@ def OneCycleLR(
     and a third anneals to ``min_lr``. Each phase anneals by
     ``end + (start - end) / 2 * (1 + cos(pi * pct))`` (``cos``) or linearly.
     Momentum runs the opposite way between ``max_momentum`` and
-    ``base_momentum`` (``sched.momentum(k)``). torch raises past
-    ``total_steps``; this schedule keeps extrapolating the last phase.
+    ``base_momentum`` (``sched.momentum(k)``). torch continues the last phase
+    to ``k = total_steps`` and raises past it; this schedule holds its value from
+    ``total_steps`` on.
     """
     fn = "OneCycleLR"
-    v.check_learning_rate(fn, max_lr, "max_lr")
     _check_last_epoch(fn, last_epoch)
     if total_steps is not None:
         v.check_int(fn, "total_steps", total_steps, 1)
@@ -375,57 +339,27 @@ def OneCycleLR(
         total = epochs * steps_per_epoch
     else:
         raise ValueError(f"{fn}: give total_steps, or epochs and steps_per_epoch")
-    v.check_range(fn, "pct_start", pct_start, 0.0, 1.0)
-    v.check_choice(fn, "anneal_strategy", anneal_strategy, ("cos", "linear"))
-    initial = max_lr / div_factor
-    low = initial / final_div_factor
-    if three_phase:
-        phases = [
-            (float(pct_start * total) - 1, initial, max_lr, max_momentum, base_momentum),
-            (float(2 * pct_start * total) - 2, max_lr, initial, base_momentum, max_momentum),
-            (total - 1, initial, low, max_momentum, max_momentum),
-        ]
-    else:
-        phases = [
-            (float(pct_start * total) - 1, initial, max_lr, max_momentum, base_momentum),
-            (total - 1, max_lr, low, base_momentum, max_momentum),
-        ]
-
-    def anneal(start, end, pct):
-        if anneal_strategy == "cos":
-            return end + (start - end) / 2.0 * (jnp.cos(math.pi * pct) + 1)
-        return (end - start) * pct + start
-
-    def evaluate(k, lr_or_momentum):
-        kf = _float(k)
-        out = None
-        begin = 0.0
-        # Walk the phases from the last: the first phase whose end is >= k wins.
-        bounds = []
-        for end, lr0, lr1, m0, m1 in phases:
-            a, b = (lr0, lr1) if lr_or_momentum == "lr" else (m0, m1)
-            bounds.append((begin, end, a, b))
-            begin = end
-        for i, (b0, b1, a, b) in enumerate(reversed(bounds)):
-            value = anneal(a, b, (kf - b0) / (b1 - b0))
-            out = value if i == 0 else jnp.where(kf <= b1, value, out)
-        return out
-
-    sched = LRSchedule(fn, initial, lambda k: evaluate(k, "lr"))
+    lr = S.one_cycle(max_lr, total, pct_start, anneal_strategy, div_factor, final_div_factor,
+                     three_phase, hold_from=total)
+    sched = LRSchedule(fn, max_lr / div_factor, lr)
     if cycle_momentum:
-        sched.momentum = lambda k: evaluate(jnp.asarray(k), "momentum")
+        v.check_nonnegative(fn, "base_momentum", base_momentum)
+        v.check_nonnegative(fn, "max_momentum", max_momentum)
+        moms = (max_momentum, base_momentum, max_momentum) + ((max_momentum,) * three_phase)
+        sched.momentum = one_cycle_phases(total, pct_start, moms, anneal_strategy, total)
     return sched
 
 
 # ----------------------------------------------------------------- combinators
 
 
-@v.named
+@v.named(boundaries="milestones")
 def SequentialLR(
     schedulers: Sequence[LRSchedule], milestones: Sequence[int], last_epoch: int = -1
 ) -> LRSchedule:
     """torch ``SequentialLR``: ``schedulers[i]`` from ``milestones[i-1]`` on,
-    restarted at 0 there (torch re-evaluates it from its closed form).
+    restarted at 0 there (torch re-evaluates it from its closed form):
+    :func:`optzoo.schedules.join`.
 
     ``MultiplicativeLR`` after a milestone continues from the running lr times
     ``lr_lambda(0)``, as torch does. The base lr is ``schedulers[0].base_lr``.
@@ -445,22 +379,20 @@ def SequentialLR(
         raise ValueError(f"{fn}: ReduceLROnPlateau cannot be sequenced")
 
     # The lr just before each milestone, needed by schedules that continue from it.
+    # Evaluated when the schedule is, not here, so it takes the dtype in force then.
     def value(k: int, upto: int):
         idx = sum(k >= m for m in milestones[:upto])
-        start = milestones[idx - 1] if idx else 0
         if idx == 0:
             return schedulers[0](k)
+        start = milestones[idx - 1]
         return schedulers[idx]._after_milestone(k - start, value(start - 1, idx - 1))
 
-    def schedule(k):
-        # Evaluated here, not at construction, so they take the dtype in force now.
-        previous = [None] + [value(m - 1, i) for i, m in enumerate(milestones)]
-        out = schedulers[0](k)
-        for i, m in enumerate(milestones, start=1):
-            out = jnp.where(k >= m, schedulers[i]._after_milestone(k - m, previous[i]), out)
-        return out
+    def after(i):  # schedulers[i] counted from milestones[i - 1]
+        return lambda local: schedulers[i]._after_milestone(local, value(milestones[i - 1] - 1,
+                                                                         i - 1))
 
-    return LRSchedule(fn, schedulers[0].base_lr, schedule)
+    pieces = [schedulers[0]] + [after(i) for i in range(1, len(schedulers))]
+    return LRSchedule(fn, schedulers[0].base_lr, S.join(pieces, milestones))
 
 
 @v.named
@@ -469,7 +401,8 @@ def ChainedScheduler(schedulers: Sequence[LRSchedule], optimizer: Any = None) ->
 
     Defined for the multiplicative schedulers (``StepLR``, ``MultiStepLR``,
     ``ConstantLR``, ``LinearLR``, ``ExponentialLR``, ``PolynomialLR``,
-    ``MultiplicativeLR``), whose torch updates compose as a product::
+    ``MultiplicativeLR``), whose torch updates compose as a product
+    (:func:`optzoo.schedules.product`)::
 
         lr_k = base_lr * prod_s factor_s(k)
 
@@ -487,15 +420,7 @@ def ChainedScheduler(schedulers: Sequence[LRSchedule], optimizer: Any = None) ->
                 f"{fn}: schedulers must be multiplicative (StepLR, MultiStepLR, ConstantLR, "
                 f"LinearLR, ExponentialLR, PolynomialLR, MultiplicativeLR), got {s!r}"
             )
-    base = schedulers[0].base_lr
-
-    def factor(k):
-        out = _float(1.0)
-        for s in schedulers:
-            out = out * s.factor(k)
-        return out
-
-    return _mult(fn, base, factor)
+    return _mult(fn, schedulers[0].base_lr, S.product(*[s.factor for s in schedulers]))
 
 
 # ----------------------------------------------------------------- plateau
@@ -525,8 +450,9 @@ class ReduceLROnPlateau(NamedTuple):
     the mirrored rules for ``max``; otherwise ``num_bad_epochs`` grows (reset to
     0 during a cooldown). Once it exceeds ``patience``, ``lr <- max(lr * factor,
     min_lr)`` when that lowers it by more than ``eps``; a cooldown of
-    ``cooldown`` steps starts and ``num_bad_epochs`` resets. Feed ``state.lr`` to
-    the optimizer through ``optax.inject_hyperparams`` (see ``docs/porting.md``).
+    ``cooldown`` steps starts and ``num_bad_epochs`` resets. This is the rule of
+    :func:`optzoo.schedules.reduce_on_plateau` applied to the lr. Feed ``state.lr``
+    to the optimizer through ``optax.inject_hyperparams`` (see ``docs/porting.md``).
     """
 
     lr: float
@@ -543,38 +469,14 @@ class ReduceLROnPlateau(NamedTuple):
         fn = "ReduceLROnPlateau"
         v.check_learning_rate(fn, self.lr, "lr")
         v.check_range(fn, "factor", self.factor, 0.0, 1.0, high_open=True)
-        v.check_choice(fn, "mode", self.mode, ("min", "max"))
-        v.check_choice(fn, "threshold_mode", self.threshold_mode, ("rel", "abs"))
-        v.check_int(fn, "patience", self.patience, 0)
-        v.check_int(fn, "cooldown", self.cooldown, 0)
-        worst = math.inf if self.mode == "min" else -math.inf
+        check_plateau(fn, self.mode, self.threshold, self.threshold_mode,
+                      self.patience, self.cooldown)
         zero = jnp.zeros([], jnp.int32)
-        return PlateauState(_float(self.lr), _float(worst), zero, zero, zero)
-
-    def _is_better(self, a, best):
-        if self.mode == "min":
-            return a < (best * (1.0 - self.threshold) if self.threshold_mode == "rel"
-                        else best - self.threshold)
-        return a > (best * (self.threshold + 1.0) if self.threshold_mode == "rel"
-                    else best + self.threshold)
+        return PlateauState(_float(self.lr), worst_value(self.mode), zero, zero, zero)
 
     def step(self, state: PlateauState, metrics) -> PlateauState:
-        current = _float(metrics)
-        better = self._is_better(current, state.best)
-        best = jnp.where(better, current, state.best)
-        bad = jnp.where(better, 0, state.num_bad_epochs + 1)
-        in_cooldown = state.cooldown_counter > 0
-        cooldown_counter = state.cooldown_counter - in_cooldown.astype(jnp.int32)
-        bad = jnp.where(in_cooldown, 0, bad)
-        reduce = bad > self.patience
-        new_lr = jnp.maximum(state.lr * self.factor, self.min_lr)
-        lr = jnp.where(reduce & (state.lr - new_lr > self.eps), new_lr, state.lr)
-        cooldown_counter = jnp.where(reduce, self.cooldown, cooldown_counter)
-        bad = jnp.where(reduce, 0, bad)
-        return PlateauState(
-            lr=lr,
-            best=best,
-            num_bad_epochs=bad.astype(jnp.int32),
-            cooldown_counter=cooldown_counter.astype(jnp.int32),
-            last_epoch=optax.safe_increment(state.last_epoch),
-        )
+        lr, best, bad, cool = plateau_step(
+            *state[:4], _float(metrics), mode=self.mode, threshold=self.threshold,
+            threshold_mode=self.threshold_mode, patience=self.patience,
+            cooldown=self.cooldown, factor=self.factor, floor=self.min_lr, eps=self.eps)
+        return PlateauState(lr, best, bad, cool, optax.safe_increment(state.last_epoch))

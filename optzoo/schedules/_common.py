@@ -112,6 +112,7 @@ def check_int_steps(fn: str, name: str, value: Any, low: int = 1) -> None:
 
 def check_sorted(fn: str, name: str, seq: Any) -> tuple[float, ...]:
     """A non-empty-or-empty sequence of numbers >= 0, strictly increasing."""
+    name = v._spelled(name)  # as the caller of a flavor spells it
     if isinstance(seq, (str, bytes)) or not isinstance(seq, (Sequence, np.ndarray, jax.Array)):
         raise fail(fn, f"{name} must be a sequence of numbers, got {seq!r}")
     items = list(np.asarray(seq).tolist()) if not isinstance(seq, Sequence) else list(seq)

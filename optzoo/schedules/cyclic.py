@@ -110,6 +110,7 @@ def one_cycle(
     div_factor: float = 25.0,
     final_div_factor: float = 1e4,
     three_phase: bool = False,
+    hold_from: int | None = None,
 ) -> c.Schedule:
     r"""The one-cycle policy: warm up to ``max_value``, then anneal far below the start.
 
@@ -124,7 +125,8 @@ def one_cycle(
           anneal "cos":    lr = b + (a - b) * (1 + cos(pi * pct)) / 2
           anneal "linear": lr = a + (b - a) * pct
 
-    After ``total_steps - 1`` the value stays ``low`` (PyTorch raises there instead).
+    From ``hold_from`` on the value stays where it is (``low`` with the default
+    ``hold_from = total_steps - 1``); before, the last phase continues.
 
     Args:
       max_value: the peak, >= 0.
@@ -137,6 +139,9 @@ def one_cycle(
       final_div_factor: ``low = init / final_div_factor``, > 0; default 1e4 (PyTorch).
       three_phase: go back down to ``init`` before the final annealing (fast.ai's
         original schedule is two-phase; PyTorch's ``three_phase`` option).
+      hold_from: the step from which the value is held, an integer >= ``total_steps -
+        1``; default ``total_steps - 1``. PyTorch continues the last phase to step
+        ``total_steps`` (and raises after it): ``hold_from=total_steps``.
 
     Reference: Smith and Topin, "Super-Convergence", 2019. Equivalent:
     ``torch.optim.lr_scheduler.OneCycleLR(max_lr=max_value, total_steps, pct_start,
@@ -154,15 +159,18 @@ def one_cycle(
     v.check_choice(fn, "anneal", anneal, _ANNEALS)
     v.check_positive(fn, "div_factor", div_factor)
     v.check_positive(fn, "final_div_factor", final_div_factor)
+    if hold_from is not None:
+        v.check_int(fn, "hold_from", hold_from, low=total_steps - 1)
 
     init = max_value / div_factor
     low = init / final_div_factor
     values = (init, max_value, init, low) if three_phase else (init, max_value, low)
-    return one_cycle_phases(total_steps, pct_start, values, anneal)
+    return one_cycle_phases(total_steps, pct_start, values, anneal, hold_from)
 
 
 def one_cycle_phases(
-    total_steps: int, pct_start: float, values: Sequence[float], anneal: str
+    total_steps: int, pct_start: float, values: Sequence[float], anneal: str,
+    hold_from: int | None = None,
 ) -> c.Schedule:
     """The phases of :func:`one_cycle` through other values (unchecked).
 
@@ -170,6 +178,7 @@ def one_cycle_phases(
     for two phases, four for three phases (ends as :func:`one_cycle` documents). The
     PyTorch flavor's ``OneCycleLR`` cycles its momentum through this too.
     """
+    hold = float(total_steps - 1 if hold_from is None else hold_from)
     ends = [float(pct_start * total_steps) - 1.0, float(total_steps - 1)]
     if len(values) == 4:
         ends.insert(1, float(2 * pct_start * total_steps) - 2.0)
@@ -183,7 +192,7 @@ def one_cycle_phases(
 
     @c.on_step
     def schedule(s):
-        t = jnp.minimum(c.to_float(s), ends[-1])
+        t = jnp.minimum(c.to_float(s), hold)
         out = None
         for s0, s1, a, b in reversed(phases):
             val = interp(a, b, (t - s0) / (s1 - s0))
