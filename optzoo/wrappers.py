@@ -45,13 +45,19 @@ def _all_finite(tree) -> jax.Array:
     return jnp.all(jnp.stack(leaves)) if leaves else jnp.array(True)
 
 
+def _example_inner() -> optax.GradientTransformation:
+    from optzoo.optimizers import adam  # the optimizers import this module's package
+
+    return adam(0.02, b1=0.8)
+
+
 @R.register(
     kind="wrapper", family="non-finite", reference="skip rule of loss scaling (Micikevicius "
     "et al. 2018)", year=2018,
     counterparts=(R.optax("apply_if_finite", "optax checks only the incoming gradients, not "
                           "the inner update, and always gives up after max_consecutive_errors"),),
     ranges={"max_consecutive": "[0, inf)"},
-    examples={"": lambda: dict(inner=optax.adam(0.02, b1=0.8), max_consecutive=3)},
+    examples={"": lambda: dict(inner=_example_inner(), max_consecutive=3)},
 )
 @v.named
 def skip_nonfinite(
@@ -89,7 +95,7 @@ def skip_nonfinite(
     checked too. optax also has no "never give up" setting. Otherwise the two
     agree step for step.
     """
-    fn = "skip_nonfinite"
+    fn = v.owner("skip_nonfinite")
     if not isinstance(inner, optax.GradientTransformation):
         raise ValueError(
             f"{fn}: inner must be an optax.GradientTransformation, got {type(inner).__name__}"
