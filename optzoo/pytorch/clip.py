@@ -105,8 +105,7 @@ def clip_grad_value(grads, clip_value: float, foreach: bool | None = None):
     gradients. ``foreach`` is accepted and ignored."""
     del foreach
     v.check_range("clip_grad_value", "clip_value", clip_value)
-    c = float(clip_value)
-    return jax.tree.map(lambda g: jnp.clip(g, -c, c).astype(g.dtype), grads)
+    return jax.tree.map(lambda g: jnp.clip(g, -clip_value, clip_value).astype(g.dtype), grads)
 
 
 @v.named
@@ -115,7 +114,8 @@ def ClipGradNorm(
 ) -> optax.GradientTransformation:
     """:func:`clip_grad_norm` as a stateless transformation, for the front of a chain:
     ``optax.chain(ClipGradNorm(1.0), SGD(0.1))`` is torch's
-    ``clip_grad_norm_(params, 1.0); opt.step()``."""
+    ``clip_grad_norm_(params, 1.0); opt.step()``. ``norm_type`` picks the formula,
+    so it is a Python number (``static_args`` under ``optax.inject_hyperparams``)."""
     v.check_nonnegative("ClipGradNorm", "max_norm", max_norm)
 
     def update_fn(updates, state, params=None):

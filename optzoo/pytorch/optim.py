@@ -29,13 +29,13 @@ Common to every optimizer here:
 
 from __future__ import annotations
 
-from typing import Any, Callable
-
 import jax
 import jax.numpy as jnp
 import optax
 
+from optzoo import _blocks
 from optzoo import _validate as v
+from optzoo._blocks import ScalarOrSchedule
 from optzoo.transforms import adam as _adam
 from optzoo.transforms import adaptive as _adaptive
 from optzoo.transforms import averaging as _averaging
@@ -44,8 +44,6 @@ from optzoo.transforms import orthogonal as _orthogonal
 from optzoo.transforms import sign as _sign
 from optzoo.transforms import sparse as _sparse
 from optzoo.transforms.momentum import scale_by_trace
-
-ScalarOrSchedule = float | Callable[[Any], Any]
 
 __all__ = [
     "SGD",
@@ -65,32 +63,28 @@ __all__ = [
 ]
 
 
-def _is_zero(x) -> bool:
-    """True only for a plain Python zero. An array (what ``optax.inject_hyperparams``
-    passes, concrete at ``init`` and traced at ``update``) keeps its block, so the
-    chain has the same structure in both calls."""
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and x == 0
-
-
-def _front(fn: str, maximize, weight_decay, coupled: bool = True) -> list:
-    """``[scale(-1)] if maximize`` then ``[add_decayed_weights] if coupled decay``."""
+def _maximize(fn: str, maximize) -> list:
+    """``[scale(-1)]`` if ``maximize``: torch negates the gradient first."""
     v.check_bool(fn, "maximize", maximize)
-    v.check_nonnegative(fn, "weight_decay", weight_decay)
-    blocks = [optax.scale(-1.0)] if maximize else []
-    if coupled and not _is_zero(weight_decay):
-        blocks.append(optax.add_decayed_weights(weight_decay))
-    return blocks
+    return [optax.scale(-1.0)] if maximize else []
 
 
-def _decoupled(weight_decay, decoupled: bool) -> list:
-    if decoupled and not _is_zero(weight_decay):
-        return [optax.add_decayed_weights(weight_decay)]
-    return []
-
-
-def _lr(fn: str, lr) -> optax.GradientTransformation:
-    v.check_learning_rate(fn, lr, "lr")
-    return optax.scale_by_learning_rate(lr)
+def _torch_chain(
+    fn: str, lr, maximize, weight_decay, *direction, decoupled: bool = False
+) -> optax.GradientTransformation:
+    """``[scale(-1)], [add_decayed_weights] (coupled), *direction,
+    [add_decayed_weights] (decoupled), scale_by_learning_rate(lr)``: the chain of
+    every torch optimizer whose direction block leaves the learning rate out."""
+    v.check_bool(fn, "decoupled_weight_decay", decoupled)
+    front = _maximize(fn, maximize)
+    decay = _blocks.weight_decay(fn, weight_decay)
+    return optax.chain(
+        *front,
+        *([] if decoupled else decay),
+        *direction,
+        *(decay if decoupled else []),
+        _blocks.learning_rate(fn, lr, "lr"),
+    )
 
 
 def _betas(fn: str, betas) -> tuple[float, float]:
@@ -99,6 +93,14 @@ def _betas(fn: str, betas) -> tuple[float, float]:
     v.check_range(fn, "betas[0]", betas[0], 0.0, 1.0, high_open=True)
     v.check_range(fn, "betas[1]", betas[1], 0.0, 1.0, high_open=True)
     return betas[0], betas[1]
+
+
+def _adam_family(fn: str, lr, betas, weight_decay, maximize, decoupled, direction, eps, **kw):
+    """The torch chain around ``direction(b1, b2, eps, **kw)`` with ``(b1, b2) = betas``:
+    Adam, AdamW, Adamax, NAdam, RAdam, SparseAdam."""
+    b1, b2 = _betas(fn, betas)
+    return _torch_chain(fn, lr, maximize, weight_decay, direction(b1, b2, eps, **kw),
+                        decoupled=decoupled)
 
 
 # ----------------------------------------------------------------------------- SGD
@@ -137,15 +139,16 @@ def SGD(
     del foreach, differentiable, fused
     v.check_nonnegative(fn, "momentum", momentum)
     v.check_bool(fn, "nesterov", nesterov)
-    if nesterov and (v.concrete_float(momentum) == 0.0 or v.concrete_float(dampening) != 0.0):
+    # Only concrete values are checked: a traced one (inject_hyperparams) is unknown.
+    m, d = v.concrete_float(momentum), v.concrete_float(dampening)
+    if nesterov and ((m is not None and m == 0.0) or (d is not None and d != 0.0)):
         raise ValueError(
             f"{fn}: nesterov=True requires momentum > 0 and dampening = 0, "
             f"got momentum={momentum!r}, dampening={dampening!r}"
         )
-    blocks = _front(fn, maximize, weight_decay)
-    if not _is_zero(momentum):
-        blocks.append(scale_by_trace(momentum, nesterov=nesterov, dampening=dampening))
-    return optax.chain(*blocks, _lr(fn, lr))
+    trace = [] if _blocks.is_zero(momentum) else [
+        scale_by_trace(momentum, nesterov=nesterov, dampening=dampening)]
+    return _torch_chain(fn, lr, maximize, weight_decay, *trace)
 
 
 # --------------------------------------------------------------------- Adam family
@@ -181,16 +184,9 @@ def Adam(
     scale_by_learning_rate(lr)``. AMSGrad keeps the maximum of the raw ``nu``, as
     torch and Keras do (``optax.amsgrad`` takes it of the bias-corrected ``nu``).
     """
-    fn = "Adam"
     del foreach, capturable, differentiable, fused
-    b1, b2 = _betas(fn, betas)
-    v.check_bool(fn, "decoupled_weight_decay", decoupled_weight_decay)
-    return optax.chain(
-        *_front(fn, maximize, weight_decay, coupled=not decoupled_weight_decay),
-        _adam.scale_by_adam(b1, b2, eps, amsgrad=amsgrad),
-        *_decoupled(weight_decay, decoupled_weight_decay),
-        _lr(fn, lr),
-    )
+    return _adam_family("Adam", lr, betas, weight_decay, maximize, decoupled_weight_decay,
+                        _adam.scale_by_adam, eps, amsgrad=amsgrad)
 
 
 @v.named
@@ -247,14 +243,9 @@ def Adamax(
     eps_inside_max=True), scale_by_learning_rate(lr)``. Keras adds eps to the
     denominator instead (``eps_inside_max=False``).
     """
-    fn = "Adamax"
     del foreach, differentiable, capturable
-    b1, b2 = _betas(fn, betas)
-    return optax.chain(
-        *_front(fn, maximize, weight_decay),
-        _adam.scale_by_adamax(b1, b2, eps, eps_inside_max=True),
-        _lr(fn, lr),
-    )
+    return _adam_family("Adamax", lr, betas, weight_decay, maximize, False,
+                        _adam.scale_by_adamax, eps, eps_inside_max=True)
 
 
 @v.named
@@ -286,17 +277,10 @@ def NAdam(
     ``momentum_decay = 0.004`` fixed; ``optax.nadam`` has no schedule
     (``m_t = b1``).
     """
-    fn = "NAdam"
     del foreach, capturable, differentiable
-    b1, b2 = _betas(fn, betas)
-    v.check_nonnegative(fn, "momentum_decay", momentum_decay)
-    v.check_bool(fn, "decoupled_weight_decay", decoupled_weight_decay)
-    return optax.chain(
-        *_front(fn, maximize, weight_decay, coupled=not decoupled_weight_decay),
-        _adam.scale_by_nadam(b1, b2, eps, momentum_decay=momentum_decay),
-        *_decoupled(weight_decay, decoupled_weight_decay),
-        _lr(fn, lr),
-    )
+    v.check_nonnegative("NAdam", "momentum_decay", momentum_decay)
+    return _adam_family("NAdam", lr, betas, weight_decay, maximize, decoupled_weight_decay,
+                        _adam.scale_by_nadam, eps, momentum_decay=momentum_decay)
 
 
 @v.named
@@ -327,16 +311,9 @@ def RAdam(
     ``scale_by_radam(..., threshold=5, fold_bias_correction=True)``. The
     threshold 5 is torch's; the paper's Algorithm 2 uses 4, optax uses ``>= 5``.
     """
-    fn = "RAdam"
     del foreach, capturable, differentiable
-    b1, b2 = _betas(fn, betas)
-    v.check_bool(fn, "decoupled_weight_decay", decoupled_weight_decay)
-    return optax.chain(
-        *_front(fn, maximize, weight_decay, coupled=not decoupled_weight_decay),
-        _adam.scale_by_radam(b1, b2, eps, threshold=5.0, fold_bias_correction=True),
-        *_decoupled(weight_decay, decoupled_weight_decay),
-        _lr(fn, lr),
-    )
+    return _adam_family("RAdam", lr, betas, weight_decay, maximize, decoupled_weight_decay,
+                        _adam.scale_by_radam, eps, threshold=5.0, fold_bias_correction=True)
 
 
 # ---------------------------------------------------------------- adaptive per-coordinate
@@ -377,16 +354,14 @@ def RMSprop(
     del capturable, foreach, differentiable
     v.check_range(fn, "alpha", alpha, 0.0, 1.0)
     v.check_nonnegative(fn, "momentum", momentum)
-    blocks = _front(fn, maximize, weight_decay)
-    blocks.append(_adaptive.scale_by_rms(alpha, eps, 0.0, eps_in_sqrt=False, centered=centered))
-    if not _is_zero(momentum):
-        blocks.append(scale_by_trace(momentum))
-    return optax.chain(*blocks, _lr(fn, lr))
+    rms = _adaptive.scale_by_rms(alpha, eps, 0.0, eps_in_sqrt=False, centered=centered)
+    trace = [] if _blocks.is_zero(momentum) else [scale_by_trace(momentum)]
+    return _torch_chain(fn, lr, maximize, weight_decay, rms, *trace)
 
 
 def _adagrad_lr(lr, lr_decay):
     """``lr / (1 + count * lr_decay)``: torch's ``clr`` at its step ``count + 1``."""
-    if _is_zero(lr_decay):
+    if _blocks.is_zero(lr_decay):
         return lr
 
     def schedule(count):
@@ -429,10 +404,9 @@ def Adagrad(
     del foreach, differentiable, fused
     v.check_learning_rate(fn, lr, "lr")
     v.check_nonnegative(fn, "lr_decay", lr_decay)
-    return optax.chain(
-        *_front(fn, maximize, weight_decay),
+    return _torch_chain(
+        fn, _adagrad_lr(lr, lr_decay), maximize, weight_decay,
         _adaptive.scale_by_rss(initial_accumulator_value, eps, eps_in_sqrt=False),
-        _lr(fn, _adagrad_lr(lr, lr_decay)),
     )
 
 
@@ -462,13 +436,9 @@ def Adadelta(
     scale_by_learning_rate(lr)``. Defaults are torch's (``rho = 0.9``; the paper
     and Keras use 0.95, Keras ``lr = 1e-3``).
     """
-    fn = "Adadelta"
     del foreach, capturable, differentiable
-    return optax.chain(
-        *_front(fn, maximize, weight_decay),
-        _adaptive.scale_by_adadelta(rho, eps),
-        _lr(fn, lr),
-    )
+    return _torch_chain("Adadelta", lr, maximize, weight_decay,
+                        _adaptive.scale_by_adadelta(rho, eps))
 
 
 # ------------------------------------------------------------- blocks of their own
@@ -513,7 +483,7 @@ def Rprop(
     eta_minus, eta_plus = _pair(fn, "etas", etas)
     min_step, max_step = _pair(fn, "step_sizes", step_sizes)
     return optax.chain(
-        *_front(fn, maximize, 0.0),
+        *_maximize(fn, maximize),
         _sign.scale_by_rprop(lr, eta_minus, eta_plus, min_step, max_step,
                              zero_after_sign_change=True),
     )
@@ -548,10 +518,9 @@ def ASGD(
     schedule, ``eta_t`` uses ``lr`` at step ``t``; torch computes ``eta`` for the
     next step from the lr in force at the end of the current one.
     """
-    fn = "ASGD"
     del foreach, differentiable, capturable
     return optax.chain(
-        *_front(fn, maximize, 0.0),
+        *_maximize("ASGD", maximize),
         _averaging.scale_by_asgd(lr, lambd, alpha, t0, weight_decay),
     )
 
@@ -592,7 +561,7 @@ def Adafactor(
     del foreach
     eps1, eps2 = _pair(fn, "eps", eps)
     return optax.chain(
-        *_front(fn, maximize, 0.0),
+        *_maximize(fn, maximize),
         _factored.scale_by_adafactor(
             lr, beta2_decay, eps1, eps2, d,
             relative_step=True, multiply_by_parameter_scale=True,
@@ -622,13 +591,8 @@ def SparseAdam(
     scale_by_sparse_adam(b1, b2, eps, granularity="row", eps_hat=True),
     scale_by_learning_rate(lr)``.
     """
-    fn = "SparseAdam"
-    b1, b2 = _betas(fn, betas)
-    return optax.chain(
-        *_front(fn, maximize, 0.0),
-        _sparse.scale_by_sparse_adam(b1, b2, eps, granularity="row", eps_hat=True),
-        _lr(fn, lr),
-    )
+    return _adam_family("SparseAdam", lr, betas, 0.0, maximize, False,
+                        _sparse.scale_by_sparse_adam, eps, granularity="row", eps_hat=True)
 
 
 def _only_matrices(fn: str) -> optax.GradientTransformation:
@@ -678,15 +642,10 @@ def Muon(
     dtype). Note the default ``weight_decay = 0.1``.
     """
     fn = "Muon"
-    v.check_nonnegative(fn, "weight_decay", weight_decay)
     adjust = "original" if adjust_lr_fn is None else adjust_lr_fn
     v.check_choice(fn, "adjust_lr_fn", adjust, ("original", "match_rms_adamw", "none"))
-    return optax.chain(
-        _only_matrices(fn),
-        _orthogonal.scale_by_muon(
-            momentum, nesterov, tuple(ns_coefficients), ns_steps, eps, adjust,
-            fallback="momentum", ns_dtype=ns_dtype,
-        ),
-        *_decoupled(weight_decay, True),
-        _lr(fn, lr),
+    muon = _orthogonal.scale_by_muon(
+        momentum, nesterov, tuple(ns_coefficients), ns_steps, eps, adjust,
+        fallback="momentum", ns_dtype=ns_dtype,
     )
+    return _torch_chain(fn, lr, False, weight_decay, _only_matrices(fn), muon, decoupled=True)
