@@ -45,22 +45,10 @@ __all__ = [
 
 @dataclasses.dataclass(frozen=True)
 class KerasOptions:
-    """The arguments every ``keras.optimizers`` optimizer takes, with Keras 3's
-    names, order and defaults (``weight_decay_mask`` is optzoo's, keyword-only).
-
-    ``weight_decay``: decoupled decay applied *before* the step,
-    ``w <- w - w * weight_decay * lr`` (``None``: off). ``clipnorm`` (each leaf
-    to L2 norm <= clipnorm), ``global_clipnorm`` (all leaves together),
-    ``clipvalue`` (each coordinate): at most one of them; ``None`` or ``0`` means
-    off. ``use_ema``, ``ema_momentum``, ``ema_overwrite_frequency``: an EMA of the
-    weights kept in the state (:func:`ema_params`), copied into the weights every
-    ``ema_overwrite_frequency`` updates. ``loss_scale_factor``: gradients are
-    divided by it. ``gradient_accumulation_steps``: update every N calls with
-    the mean gradient. ``name``: accepted and ignored. ``weight_decay_mask``: a
-    pytree of bools shaped like the params (or a callable ``params -> such a
-    tree``) choosing which leaves decay, the equivalent of Keras's
-    ``exclude_from_weight_decay``; ``None``: all leaves.
-    """
+    """The arguments every ``keras.optimizers`` optimizer takes, declared once:
+    Keras 3's names, order and defaults (``weight_decay_mask``, keyword-only, is
+    optzoo's version of ``exclude_from_weight_decay``). What each does is listed in
+    :mod:`optzoo.keras.optimizers`; :func:`keras_transform` does it."""
 
     weight_decay: float | None = None
     clipnorm: float | None = None
@@ -251,28 +239,24 @@ def keras_transform(
     fn: str,
     core: optax.GradientTransformation,
     learning_rate: ScalarOrSchedule,
-    options: KerasOptions = KerasOptions(),
+    o: KerasOptions = KerasOptions(),
 ) -> optax.GradientTransformation:
     """Wrap ``core`` (one optimizer's own rule, producing ``w_new - w`` from the
     clipped gradient and the decayed weights) in Keras's per-call sequence (see the
-    module docstring), with Keras's common arguments ``options``. ``core`` must
+    module docstring), with Keras's common arguments ``o``. ``core`` must
     take its learning rate from :func:`inner_learning_rate` so that schedules see
     Keras's step.
     """
-    check_options(fn, learning_rate, options)
+    check_options(fn, learning_rate, o)
     schedule = _as_schedule(learning_rate)
-    clip = _clip(options)
-    n_acc = options.gradient_accumulation_steps
-    weight_decay, weight_decay_mask = options.weight_decay, options.weight_decay_mask
-    use_ema, ema_momentum = options.use_ema, options.ema_momentum
-    ema_overwrite_frequency = options.ema_overwrite_frequency
-    loss_scale_factor = options.loss_scale_factor
+    clip = _clip(o)
+    n_acc = o.gradient_accumulation_steps
 
     def init_fn(params):
         return KerasState(
             iterations=jnp.zeros([], jnp.int32),
             inner=core.init(params),
-            ema=optax.tree.zeros_like(params) if use_ema else None,
+            ema=optax.tree.zeros_like(params) if o.use_ema else None,
             accumulated=optax.tree.zeros_like(params) if n_acc else None,
         )
 
@@ -282,8 +266,8 @@ def keras_transform(
         v.check_tree_match(fn, updates, params, "params")
         i = state.iterations
         grads = jax.tree.map(lambda g, p: g.astype(p.dtype), updates, params)
-        if loss_scale_factor is not None:
-            grads = jax.tree.map(lambda g: g / loss_scale_factor, grads)
+        if o.loss_scale_factor is not None:
+            grads = jax.tree.map(lambda g: g / o.loss_scale_factor, grads)
 
         if n_acc:
             is_update = (i + 1) % n_acc == 0
@@ -299,15 +283,16 @@ def keras_transform(
             grads, _ = clip.update(grads, clip.init(params))
 
         decayed = params
-        if weight_decay is not None:
+        if o.weight_decay is not None:
             lr = schedule(i)
-            mask = weight_decay_mask(params) if callable(weight_decay_mask) else weight_decay_mask
+            mask = o.weight_decay_mask
+            mask = mask(params) if callable(mask) else mask
             if mask is None:
                 mask = jax.tree.map(lambda _: True, params)
 
             def decay(p, use):
                 lr_p = jnp.asarray(lr).astype(p.dtype)
-                return jnp.where(use, p - p * jnp.asarray(weight_decay, p.dtype) * lr_p, p)
+                return jnp.where(use, p - p * jnp.asarray(o.weight_decay, p.dtype) * lr_p, p)
 
             decayed = jax.tree.map(decay, params, mask)
 
@@ -318,15 +303,15 @@ def keras_transform(
             inner = _select(is_update, inner, state.inner)
 
         ema = None
-        if use_ema:
-            m = jnp.where(ema_clock != 0, ema_momentum, 0.0)
+        if o.use_ema:
+            m = jnp.where(ema_clock != 0, o.ema_momentum, 0.0)
             ema = jax.tree.map(
                 lambda e, p: m.astype(p.dtype) * e + (1 - m.astype(p.dtype)) * p,
                 state.ema,
                 new_params,
             )
-            if ema_overwrite_frequency is not None:
-                overwrite = (ema_clock + 1) % ema_overwrite_frequency == 0
+            if o.ema_overwrite_frequency is not None:
+                overwrite = (ema_clock + 1) % o.ema_overwrite_frequency == 0
                 new_params = _select(overwrite, ema, new_params)
 
         out = jax.tree.map(lambda n, p, g: (n - p).astype(g.dtype), new_params, params, updates)

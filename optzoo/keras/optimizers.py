@@ -6,8 +6,10 @@ Every optimizer accepts Keras's common arguments (declared once, as
 :func:`optzoo.keras._base.keras_optimizer`):
 
 - ``weight_decay``: decoupled decay applied *before* the step,
-  ``w <- w - w * weight_decay * lr`` (``None``: off; ``weight_decay_mask`` picks
-  the leaves, Keras's ``exclude_from_weight_decay``);
+  ``w <- w - w * weight_decay * lr`` (``None``: off); ``weight_decay_mask``
+  (keyword-only) picks the leaves that decay, Keras's ``exclude_from_weight_decay``:
+  a pytree of bools shaped like the params or a callable ``params -> such a
+  tree`` (``None``: all leaves);
 - ``clipnorm`` (each leaf to L2 norm <= clipnorm), ``global_clipnorm`` (all leaves
   together), ``clipvalue`` (each coordinate), at most one of them; ``0`` means off;
 - ``use_ema``, ``ema_momentum``, ``ema_overwrite_frequency``: an EMA of the
