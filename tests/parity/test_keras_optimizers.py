@@ -277,6 +277,43 @@ def test_defaults_match_keras():
             assert ours[arg].default == p.default, f"{name}.{arg}"
 
 
+def test_signatures_match_keras_in_order():
+    """Each optimizer's arguments are Keras's, in Keras's order and kind, with
+    Keras's defaults, followed by the keyword-only ``weight_decay_mask``."""
+    import inspect
+
+    for name in ok.optimizers.__all__:
+        if not _available(name):
+            continue
+        ours = [(n, p.kind, p.default)
+                for n, p in inspect.signature(getattr(ok, name)).parameters.items()]
+        theirs = [(n, p.kind, p.default)
+                  for n, p in inspect.signature(getattr(keras.optimizers, name).__init__)
+                  .parameters.items() if n not in ("self", "kwargs")]
+        assert ours == theirs + [("weight_decay_mask", inspect.Parameter.KEYWORD_ONLY, None)], name
+        assert "Common Keras arguments" in getattr(ok, name).__doc__, name
+
+
+def test_positional_arguments_follow_keras_order():
+    params = {"w": jnp.array([1.0, -2.0, 3.0])}
+    grads = {"w": jnp.array([0.5, 0.25, -1.0])}
+
+    def first_update(tx):
+        return tx.update(grads, tx.init(params), params)[0]["w"]
+
+    pairs = [
+        (ok.SGD(0.1, 0.9, True, 0.01), ok.SGD(learning_rate=0.1, momentum=0.9, nesterov=True,
+                                              weight_decay=0.01)),
+        (ok.AdamW(0.01, 0.1), ok.AdamW(learning_rate=0.01, weight_decay=0.1)),
+        (ok.Adam(0.01, 0.8, 0.99, 1e-6, False, None, 0.5),
+         ok.Adam(learning_rate=0.01, beta_1=0.8, beta_2=0.99, epsilon=1e-6, clipnorm=0.5)),
+    ]
+    for positional, keywords in pairs:
+        np.testing.assert_array_equal(first_update(positional), first_update(keywords))
+    with pytest.raises(TypeError):
+        ok.SGD(0.1, weight_decay_mask_typo=None)
+
+
 def test_validation_messages():
     with pytest.raises(ValueError, match=r"Adam: only one of clipnorm"):
         ok.Adam(clipnorm=1.0, clipvalue=1.0)

@@ -340,3 +340,18 @@ def test_kernel_options_are_accepted_and_ignored():
 def test_invalid_hyperparameters(make, match):
     with pytest.raises(ValueError, match=match):
         make()
+
+
+def test_signatures_match_torch():
+    """Names, kinds, order and defaults of every argument equal torch's (``params``
+    dropped); the one extension is Muon's keyword-only ``ns_dtype``."""
+    import inspect
+
+    for name in ozt.optim.__all__:
+        ours = [(n, p.kind, p.default)
+                for n, p in inspect.signature(getattr(ozt, name)).parameters.items()
+                if (name, n) != ("Muon", "ns_dtype")]
+        theirs = [(n, p.kind, p.default)
+                  for n, p in inspect.signature(getattr(torch.optim, name).__init__)
+                  .parameters.items() if n not in ("self", "params")]
+        assert ours == theirs, name

@@ -1,0 +1,259 @@
+"""Every public optimizer and flavor under ``optax.inject_hyperparams``.
+
+Each case wraps a constructor in ``optax.inject_hyperparams`` with every float
+hyperparameter injected (held in the state as an array: concrete at ``init``,
+traced at ``update``), runs ``STEPS`` jitted steps in float64 and checks that the
+trajectory equals the plain constructor's. Arguments that are not numbers (bools,
+strings, tuples, transformations) stay Python values; integers that fix a shape or
+a loop count, and callables that are not schedules (masks, dtypes), are
+``static_args``. Cases with a hyperparameter of 0.0 check that a zero held in an
+array keeps its block (the chain must be the same in ``init`` and ``update``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import optzoo
+import optzoo.keras
+import optzoo.pytorch
+from tests.helpers import max_rel_err, x64
+from tests.zoo import ZOO, public_name, quadratic, step_kwargs
+
+STEPS = 20
+TOL = 1e-12
+
+
+@dataclasses.dataclass(frozen=True)
+class Inject:
+    """``factory(**kwargs)``, injected and plain. ``extra_args``: the update's extra
+    keyword arguments (as in :class:`tests.zoo.Case`); ``matrices``: every param a
+    matrix (``optzoo.pytorch.Muon``); ``static``: float arguments that must stay
+    Python numbers (besides the integers and callables :func:`_static_args` finds);
+    ``xfail``: the reason, for a known bug."""
+
+    factory: Callable[..., optax.GradientTransformation]
+    kwargs: dict
+    extra_args: tuple[str, ...] = ()
+    matrices: bool = False
+    static: tuple[str, ...] = ()
+    xfail: str | None = None
+
+
+def _i(factory, extra_args=(), matrices=False, static=(), xfail=None, **kwargs) -> Inject:
+    return Inject(factory, kwargs, extra_args, matrices, static, xfail)
+
+
+z, P, K = optzoo, optzoo.pytorch, optzoo.keras
+_LBFGS_ARGS = ("value", "grad", "value_fn")
+_RPROP_BUG = ("optzoo/transforms/sign.py scale_by_rprop checks max_step_size against "
+              "float(min_step_size), which raises ConcretizationTypeError when min_step_size "
+              "is traced (inject_hyperparams under jit)")
+
+# Non-default hyperparameters (the values of tests/zoo.py where it has the name).
+CORE = {
+    "sgd[zeros]": _i(z.sgd, learning_rate=0.05, momentum=0.0, weight_decay=0.0),
+    "sgd[momentum,wd]": _i(z.sgd, learning_rate=0.05, momentum=0.8, weight_decay=1e-3),
+    "sgd[nesterov]": _i(z.sgd, learning_rate=0.05, momentum=0.7, nesterov=True),
+    "momentum": _i(z.momentum, learning_rate=0.03, beta=0.85, weight_decay=1e-3),
+    "nag[wd=0]": _i(z.nag, learning_rate=0.03, beta=0.8, weight_decay=0.0),
+    "adagrad": _i(z.adagrad, learning_rate=0.2, initial_accumulator_value=0.05, eps=1e-6),
+    "adadelta": _i(z.adadelta, learning_rate=0.5, rho=0.9, eps=1e-5),
+    "rmsprop[momentum=0]": _i(z.rmsprop, learning_rate=0.01, decay=0.95, eps=1e-7,
+                              initial_scale=0.1, momentum=0.0),
+    "rmsprop[centered,momentum]": _i(z.rmsprop, learning_rate=0.01, decay=0.8, eps=1e-6,
+                                     eps_in_sqrt=False, centered=True, momentum=0.5,
+                                     nesterov=True),
+    "adam": _i(z.adam, learning_rate=0.02, b1=0.8, b2=0.99, eps=1e-6, eps_root=1e-9),
+    "amsgrad": _i(z.amsgrad, learning_rate=0.02, b1=0.85, b2=0.95, eps=1e-6),
+    "adamw": _i(z.adamw, learning_rate=0.02, b1=0.8, b2=0.99, eps=1e-6, weight_decay=0.05),
+    "adamw[wd=0]": _i(z.adamw, learning_rate=0.02, weight_decay=0.0),
+    "adamax": _i(z.adamax, learning_rate=0.01, b1=0.8, b2=0.99, eps=1e-6),
+    "nadam": _i(z.nadam, learning_rate=0.01, b1=0.85, b2=0.995, eps=1e-6,
+                momentum_decay=0.01),
+    "radam": _i(z.radam, learning_rate=0.01, b1=0.85, b2=0.99, eps=1e-6, threshold=6.0),
+    "lars": _i(z.lars, learning_rate=0.05, momentum=0.8, trust_coefficient=0.01,
+               weight_decay=1e-3, eps=1e-8, nesterov=True),
+    "lamb": _i(z.lamb, learning_rate=0.01, b1=0.85, b2=0.99, eps=1e-5, weight_decay=0.01),
+    "rprop": _i(z.rprop, xfail=_RPROP_BUG, learning_rate=0.05, eta_minus=0.4, eta_plus=1.3,
+                min_step_size=1e-5, max_step_size=10.0),
+    "asgd": _i(z.asgd, learning_rate=0.05, lambd=1e-3, alpha=0.7, t0=5.0, weight_decay=1e-3),
+    "adafactor": _i(z.adafactor, learning_rate=0.02, beta2_decay=-0.7, eps2=1e-2,
+                    clip_threshold=2.0, relative_step=False, min_dim_size_to_factor=2),
+    "sparse_adam": _i(z.sparse_adam, learning_rate=0.02, b1=0.8, b2=0.99, eps=1e-6),
+    "lion": _i(z.lion, learning_rate=3e-3, b1=0.8, b2=0.95, weight_decay=0.01),
+    "muon": _i(z.muon, learning_rate=0.01, momentum=0.9, ns_steps=4, weight_decay=0.01),
+    "angd": _i(z.angd, learning_rate=0.05, eps=1e-2, max_full_size=64, init_scale=0.5),
+    "lbfgs": _i(z.lbfgs, _LBFGS_ARGS, memory_size=4, max_linesearch_steps=4),
+    "lbfgs[lr]": _i(z.lbfgs, _LBFGS_ARGS, learning_rate=0.05, memory_size=3, linesearch=None),
+    "newton": _i(z.newton, ("value_fn",), learning_rate=0.5, damping=0.1),
+    "newton_cg": _i(z.newton_cg, ("value_fn",), learning_rate=0.5, damping=0.1,
+                    max_cg_iters=10, cg_tol=1e-6),
+    "monitor_gradients": _i(z.monitor_gradients, vanishing_ratio=1e-2,
+                            vanishing_threshold=1e-6, exploding_threshold=1e2),
+    "clip_by_value": _i(z.clip_by_value, max_delta=0.5),
+    "clip_by_norm": _i(z.clip_by_norm, max_norm=0.7),
+    "clip_by_global_norm": _i(z.clip_by_global_norm, max_norm=0.9),
+    "skip_nonfinite": _i(z.skip_nonfinite, inner=optzoo.adam(0.02, b1=0.8),
+                         max_consecutive=3),
+}
+
+TORCH = {
+    "SGD[zeros]": _i(P.SGD, lr=0.05, momentum=0.0, dampening=0.0, weight_decay=0.0),
+    "SGD[momentum,dampening,wd,maximize]": _i(P.SGD, lr=0.05, momentum=0.8, dampening=0.1,
+                                               weight_decay=1e-3, maximize=True),
+    "SGD[nesterov]": _i(P.SGD, lr=0.05, momentum=0.7, dampening=0.0, nesterov=True),
+    "Adam[amsgrad]": _i(P.Adam, lr=0.02, betas=(0.8, 0.99), eps=1e-6, weight_decay=1e-3,
+                        amsgrad=True),
+    "Adam[decoupled]": _i(P.Adam, lr=0.02, weight_decay=0.05, decoupled_weight_decay=True),
+    "AdamW[wd=0]": _i(P.AdamW, lr=0.02, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.0),
+    "AdamW": _i(P.AdamW, lr=0.02, weight_decay=0.05),
+    "Adamax": _i(P.Adamax, lr=0.01, betas=(0.8, 0.99), eps=1e-6, weight_decay=1e-3),
+    "NAdam": _i(P.NAdam, lr=0.01, eps=1e-6, weight_decay=1e-3, momentum_decay=0.01,
+                decoupled_weight_decay=True),
+    "RAdam": _i(P.RAdam, lr=0.01, eps=1e-6, weight_decay=1e-3),
+    "RMSprop[momentum=0]": _i(P.RMSprop, lr=0.01, alpha=0.9, eps=1e-6, weight_decay=0.0,
+                              momentum=0.0),
+    "RMSprop[centered,momentum]": _i(P.RMSprop, lr=0.01, alpha=0.9, momentum=0.5,
+                                     centered=True),
+    "Adagrad[lr_decay=0]": _i(P.Adagrad, lr=0.2, lr_decay=0.0, initial_accumulator_value=0.1,
+                              eps=1e-8),
+    "Adagrad[lr_decay]": _i(P.Adagrad, lr=0.2, lr_decay=0.05, weight_decay=1e-3),
+    "Adadelta": _i(P.Adadelta, lr=0.5, rho=0.8, eps=1e-5, weight_decay=1e-3),
+    "Rprop": _i(P.Rprop, lr=0.05, etas=(0.4, 1.3), step_sizes=(1e-5, 10.0)),
+    "ASGD": _i(P.ASGD, lr=0.05, lambd=1e-3, alpha=0.7, t0=5.0, weight_decay=1e-3),
+    "Adafactor": _i(P.Adafactor, lr=0.02, beta2_decay=-0.7, eps=(None, 1e-2), d=1.5,
+                    weight_decay=1e-2),
+    "SparseAdam": _i(P.SparseAdam, lr=0.02, betas=(0.8, 0.99), eps=1e-6),
+    "Muon": _i(P.Muon, matrices=True, lr=0.01, weight_decay=0.01, momentum=0.9, ns_steps=4,
+               ns_dtype=None),
+    "LBFGS": _i(P.LBFGS, ("value_fn",), lr=0.5, max_iter=3, history_size=3,
+                line_search_fn="strong_wolfe"),
+    "ClipGradNorm": _i(P.ClipGradNorm, static=("norm_type",), max_norm=0.7, norm_type=3.0),
+    "ClipGradValue": _i(P.ClipGradValue, clip_value=0.5),
+}
+
+KERAS = {
+    "SGD[momentum=0]": _i(K.SGD, learning_rate=0.1, momentum=0.0),
+    "SGD[nesterov,wd,clipnorm]": _i(K.SGD, learning_rate=0.05, momentum=0.8, nesterov=True,
+                                    weight_decay=1e-3, clipnorm=1.0),
+    "Adam[ema,amsgrad]": _i(K.Adam, learning_rate=0.02, beta_1=0.8, beta_2=0.99,
+                            epsilon=1e-6, amsgrad=True, use_ema=True, ema_momentum=0.9,
+                            ema_overwrite_frequency=5),
+    "AdamW[wd=0]": _i(K.AdamW, learning_rate=0.02, weight_decay=0.0),
+    "AdamW[accumulation]": _i(K.AdamW, learning_rate=0.02, weight_decay=0.01,
+                              gradient_accumulation_steps=3, loss_scale_factor=4.0),
+    "Adamax[global_clipnorm]": _i(K.Adamax, learning_rate=0.01, beta_1=0.8, epsilon=1e-6,
+                                  global_clipnorm=1.5),
+    "Nadam[clipvalue]": _i(K.Nadam, learning_rate=0.01, beta_2=0.99, clipvalue=0.5),
+    "RMSprop[momentum=0]": _i(K.RMSprop, learning_rate=0.01, rho=0.8, momentum=0.0),
+    "RMSprop[centered,momentum]": _i(K.RMSprop, learning_rate=0.01, momentum=0.5,
+                                     centered=True, weight_decay=1e-3),
+    "Adagrad": _i(K.Adagrad, learning_rate=0.1, initial_accumulator_value=0.2, epsilon=1e-6),
+    "Adadelta": _i(K.Adadelta, learning_rate=0.5, rho=0.9, epsilon=1e-5),
+    "Ftrl": _i(K.Ftrl, learning_rate=0.05, learning_rate_power=-0.6,
+               initial_accumulator_value=0.2, l1_regularization_strength=1e-3,
+               l2_regularization_strength=1e-3, l2_shrinkage_regularization_strength=1e-3,
+               beta=0.1),
+    "Ftrl[zeros]": _i(K.Ftrl, learning_rate=0.05),
+    "Adafactor": _i(K.Adafactor, learning_rate=0.02, beta_2_decay=-0.7, epsilon_2=1e-2,
+                    clip_threshold=1.5, weight_decay=1e-2),
+    "Lamb": _i(K.Lamb, learning_rate=0.01, beta_1=0.85, beta_2=0.99, epsilon=1e-5,
+               weight_decay=1e-2),
+    "Lion": _i(K.Lion, learning_rate=3e-3, beta_1=0.8, beta_2=0.95, weight_decay=1e-2),
+}
+
+CASES = {**CORE, **{f"pytorch.{k}": c for k, c in TORCH.items()},
+         **{f"keras.{k}": c for k, c in KERAS.items()}}
+
+
+def _static_args(case: Inject) -> tuple[str, ...]:
+    """Integers (shapes, loop counts, frequencies) and callables that are not
+    schedules (masks, dtypes): what ``inject_hyperparams`` must not turn into
+    arrays. Floats and float defaults are all injected."""
+    bound = inspect.signature(case.factory).bind(**case.kwargs)
+    bound.apply_defaults()
+    return case.static + tuple(
+        name for name, value in bound.arguments.items()
+        if (isinstance(value, int) and not isinstance(value, bool))
+        or (callable(value) and not isinstance(value, optax.GradientTransformation)
+            and name not in ("learning_rate", "lr"))
+    )
+
+
+def _injected_floats(case: Inject) -> list[str]:
+    bound = inspect.signature(case.factory).bind(**case.kwargs)
+    bound.apply_defaults()
+    return [n for n, x in bound.arguments.items()
+            if isinstance(x, float) and n not in case.static]
+
+
+def _trajectories(plain, injected, case: Inject, params, loss_fn):
+    """``STEPS`` updates of both transformations from ``params``, both in one jitted
+    step (``init`` runs eagerly, on concrete hyperparameters); returns the two
+    lists of params."""
+    grad_fn = jax.grad(loss_fn)
+    extra = dataclasses.replace(ZOO["lbfgs"], extra_args=case.extra_args)
+
+    def one(tx, params, state):
+        grads = grad_fn(params)
+        updates, state = tx.update(grads, state, params,
+                                   **step_kwargs(extra, params, loss_fn, grads))
+        return optax.apply_updates(params, updates), state
+
+    @jax.jit
+    def step(plain_carry, injected_carry):
+        return one(plain, *plain_carry), one(injected, *injected_carry)
+
+    carries = (params, plain.init(params)), (params, injected.init(params))
+    expected, actual = [], []
+    for _ in range(STEPS):
+        carries = step(*carries)
+        expected.append(carries[0][0])
+        actual.append(carries[1][0])
+    return expected, actual
+
+
+def _params(matrices: bool):
+    rng = np.random.default_rng(0)
+    shapes = {"w": (4, 3), "v": (3, 2)} if matrices else {"w": (4, 3), "b": (3,)}
+    return {k: jnp.asarray(rng.normal(size=s), jnp.float64) for k, s in shapes.items()}
+
+
+@pytest.mark.parametrize("name", [
+    pytest.param(n, marks=[pytest.mark.xfail(strict=True, reason=c.xfail)] if c.xfail else [])
+    for n, c in CASES.items()])
+def test_injected_equals_plain(name):
+    case = CASES[name]
+    with x64():
+        params = _params(case.matrices)
+        loss_fn = quadratic(params)
+        plain = case.factory(**case.kwargs)
+        injected = optax.inject_hyperparams(case.factory, static_args=_static_args(case))(
+            **case.kwargs)
+        state = injected.init(params)
+        assert set(_injected_floats(case)) <= set(state.hyperparams), name
+        expected, actual = _trajectories(plain, injected, case, params, loss_fn)
+    moved = max_rel_err(expected[-1], params)
+    assert moved > 1e-6, f"{name}: the params did not move ({moved:.1e})"
+    for k, (a, e) in enumerate(zip(actual, expected)):
+        err = max_rel_err(a, e, floor=1e-8)
+        assert err <= TOL, f"{name}: step {k + 1}: relative error {err:.2e}"
+
+def test_every_optimizer_and_flavor_has_a_case():
+    core = {public_name(k) for k in ZOO if "." not in k}
+    have = {public_name(k) for k in CORE}
+    assert core <= have, sorted(core - have)
+    for prefix, module in (("pytorch", optzoo.pytorch), ("keras", optzoo.keras)):
+        classes = {n for n in module.__all__
+                   if n[0].isupper() and inspect.isfunction(getattr(module, n))}
+        have = {public_name(k).split(".", 1)[1] for k in CASES if k.startswith(prefix + ".")}
+        assert classes <= have, (prefix, sorted(classes - have))
