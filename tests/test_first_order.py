@@ -568,3 +568,49 @@ def test_inject_hyperparams_with_zero_valued_options(make):
     state = tx.init(params)
     updates, state = jax.jit(tx.update)(params, state, params)
     assert all(np.all(np.isfinite(u)) for u in jax.tree.leaves(updates))
+
+
+# ------------------------------------------------- one Adam direction, shared by its users
+
+
+def _adam_pair_errors(tx_a, tx_b, params, steps=25):
+    """Largest relative difference of the outputs of two transformations fed the
+    same gradients for ``steps`` steps."""
+    sa, sb = tx_a.init(params), tx_b.init(params)
+    worst = 0.0
+    for i in range(steps):
+        g = jax.tree.map(lambda p: jnp.cos(p * (i + 1.0)) * (1.0 + 0.1 * i), params)
+        ua, sa = tx_a.update(g, sa, params)
+        ub, sb = tx_b.update(g, sb, params)
+        worst = max(worst, max_rel_err(ua, ub))
+    return worst
+
+
+@pytest.mark.parametrize("use_x64", [False, True])
+def test_muon_adam_fallback_is_adam(use_x64):
+    """Leaves that are not matrices take exactly scale_by_adam's direction
+    (b1 = momentum, eps = adam_eps): the same code, so equal to rounding."""
+    from optzoo import transforms as T
+
+    with jax.enable_x64(use_x64):
+        dtype = jnp.float64 if use_x64 else jnp.float32
+        params = {"b": jnp.linspace(-1.0, 1.0, 7, dtype=dtype), "s": jnp.asarray(0.3, dtype)}
+        muon = T.scale_by_muon(0.9, b2=0.99, adam_eps=1e-6)
+        adam = T.scale_by_adam(0.9, 0.99, 1e-6)
+        assert _adam_pair_errors(muon, adam, params) < (1e-14 if use_x64 else 1e-6)
+
+
+@pytest.mark.parametrize("use_x64", [False, True])
+def test_sparse_adam_on_touched_rows_is_adam(use_x64):
+    """With every row touched, lazy Adam is Adam: the paper's form (eps_hat=False)
+    and PyTorch's (eps_hat=True, Adam with the bias corrections folded)."""
+    from optzoo import transforms as T
+
+    with jax.enable_x64(use_x64):
+        dtype = jnp.float64 if use_x64 else jnp.float32
+        params = {"e": jnp.linspace(0.5, 2.0, 12, dtype=dtype).reshape(4, 3)}
+        tol = 1e-14 if use_x64 else 1e-6
+        for eps_hat, fold in ((False, False), (True, True)):
+            sparse = T.scale_by_sparse_adam(0.8, 0.95, 1e-6, eps_hat=eps_hat)
+            adam = T.scale_by_adam(0.8, 0.95, 1e-6, fold_bias_correction=fold)
+            assert _adam_pair_errors(sparse, adam, params) < tol

@@ -26,14 +26,20 @@ class AdamState(NamedTuple):
     nu_max: optax.Updates | None = None
 
 
-def _check_betas(fn, b1, b2, eps, eps_root=0.0):
+# The pieces every Adam-like block shares (this module's, lazy Adam in sparse.py,
+# muon's Adam fallback in orthogonal.py): one copy of the moment update, the
+# bias correction and the step mu_hat / (sqrt(nu_hat + eps_root) + eps).
+
+
+def check_betas(fn, b1, b2, eps, eps_root=0.0):
+    """Construction checks of ``b1, b2`` in [0, 1) and ``eps, eps_root >= 0``."""
     v.check_range(fn, "b1", b1, 0.0, 1.0, high_open=True)
     v.check_range(fn, "b2", b2, 0.0, 1.0, high_open=True)
-    v.check_nonnegative(fn, "eps", eps)
-    v.check_nonnegative(fn, "eps_root", eps_root)
+    v.check_nonnegative_each(fn, eps=eps, eps_root=eps_root)
 
 
-def _init_moments(params, mu_dtype, amsgrad=False, nu_dtype=None):
+def init_moments(params, mu_dtype, amsgrad=False, nu_dtype=None):
+    """An :class:`AdamState` of zeros (``nu_max`` only with ``amsgrad``)."""
     return AdamState(
         count=jnp.zeros([], jnp.int32),
         mu=optax.tree.zeros_like(params, dtype=mu_dtype),
@@ -42,21 +48,35 @@ def _init_moments(params, mu_dtype, amsgrad=False, nu_dtype=None):
     )
 
 
+def update_first_moment(fn, updates, state, b1):
+    """``count + 1`` and ``mu <- b1 mu + (1-b1) g``, after checking that ``updates``
+    has the structure of ``state.mu`` (``fn``: the owner the error names)."""
+    v.check_tree_match(fn, updates, state.mu)
+    return optax.safe_increment(state.count), optax.tree.update_moment(updates, state.mu, b1, 1)
+
+
 def update_moments(fn, updates, state, b1, b2):
     """The shared step: ``count + 1``, ``mu <- b1 mu + (1-b1) g``, ``nu <- b2 nu + (1-b2) g^2``."""
-    v.check_tree_match(fn, updates, state.mu)
-    count = optax.safe_increment(state.count)
-    mu = optax.tree.update_moment(updates, state.mu, b1, 1)
-    nu = optax.tree.update_moment(updates, state.nu, b2, 2)
-    return count, mu, nu
+    count, mu = update_first_moment(fn, updates, state, b1)
+    return count, mu, optax.tree.update_moment(updates, state.nu, b2, 2)
 
 
-def _adam_direction(mu_hat, nu_hat, eps, eps_root, like):
+def folded_step_size(count, b1, b2):
+    """``sqrt(1 - b2^t) / (1 - b1^t)``: both bias corrections moved into the step size."""
+    t = count.astype(jnp.result_type(float))
+    return jnp.sqrt(1.0 - b2**t) / (1.0 - b1**t)
+
+
+def adam_step(m_hat, n_hat, eps, eps_root, dtype):
+    """One leaf of the Adam direction, ``m_hat / (sqrt(n_hat + eps_root) + eps)``,
+    computed in at least float32 and rounded once to ``dtype``."""
+    return (wide(m_hat) / (jnp.sqrt(wide(n_hat) + eps_root) + eps)).astype(dtype)
+
+
+def adam_direction(mu_hat, nu_hat, eps, eps_root, like):
+    """:func:`adam_step` on every leaf, in the dtypes of ``like`` (the gradients)."""
     return jax.tree.map(
-        lambda m, n, g: (wide(m) / (jnp.sqrt(wide(n) + eps_root) + eps)).astype(g.dtype),
-        mu_hat,
-        nu_hat,
-        like,
+        lambda m, n, g: adam_step(m, n, eps, eps_root, g.dtype), mu_hat, nu_hat, like
     )
 
 
@@ -99,27 +119,26 @@ def scale_by_adam(
     dtype than the params, e.g. float32 moments for bfloat16 params; the output
     is cast back to the gradients' dtype. ``None`` follows the params.
     """
-    fn = "scale_by_adam"
-    _check_betas(fn, b1, b2, eps, eps_root)
+    fn = v.owner("scale_by_adam")
+    check_betas(fn, b1, b2, eps, eps_root)
     v.check_bool(fn, "amsgrad", amsgrad)
     v.check_bool(fn, "fold_bias_correction", fold_bias_correction)
 
     def init_fn(params):
-        return _init_moments(params, mu_dtype, amsgrad, nu_dtype)
+        return init_moments(params, mu_dtype, amsgrad, nu_dtype)
 
     def update_fn(updates, state, params=None):
         del params
         count, mu, nu = update_moments(fn, updates, state, b1, b2)
         nu_max = jax.tree.map(jnp.maximum, state.nu_max, nu) if amsgrad else None
         if fold_bias_correction:
-            t = count.astype(float)
-            step_size = jnp.sqrt(1.0 - b2**t) / (1.0 - b1**t)
+            step_size = folded_step_size(count, b1, b2)
             mu_hat = jax.tree.map(lambda m: m * step_size.astype(m.dtype), mu)
             nu_hat = nu_max if amsgrad else nu
         else:
             mu_hat = optax.tree.bias_correction(mu, b1, count)
             nu_hat = optax.tree.bias_correction(nu_max if amsgrad else nu, b2, count)
-        out = _adam_direction(mu_hat, nu_hat, eps, eps_root, updates)
+        out = adam_direction(mu_hat, nu_hat, eps, eps_root, updates)
         mu = optax.tree.cast(mu, mu_dtype)
         nu, nu_max = optax.tree.cast(nu, nu_dtype), optax.tree.cast(nu_max, nu_dtype)
         return out, AdamState(count=count, mu=mu, nu=nu, nu_max=nu_max)
@@ -142,18 +161,16 @@ def scale_by_adamax(
 
     The paper has no ``eps``; with ``eps = 0`` both forms are the paper's.
     """
-    fn = "scale_by_adamax"
-    _check_betas(fn, b1, b2, eps)
+    fn = v.owner("scale_by_adamax")
+    check_betas(fn, b1, b2, eps)
     v.check_bool(fn, "eps_inside_max", eps_inside_max)
 
     def init_fn(params):
-        return _init_moments(params, None)
+        return init_moments(params, None)
 
     def update_fn(updates, state, params=None):
         del params
-        v.check_tree_match(fn, updates, state.mu)
-        count = optax.safe_increment(state.count)
-        mu = optax.tree.update_moment(updates, state.mu, b1, 1)
+        count, mu = update_first_moment(fn, updates, state, b1)
         shift = eps if eps_inside_max else 0.0
         u = jax.tree.map(lambda g, u: jnp.maximum(b2 * u, jnp.abs(g) + shift), updates, state.nu)
         mu_hat = optax.tree.bias_correction(mu, b1, count)
@@ -212,8 +229,8 @@ def scale_by_nadam(
     ``optax.nadam`` (``optax.scale_by_adam(nesterov=True)``). ``mu_dtype`` /
     ``nu_dtype``: as :func:`scale_by_adam`.
     """
-    fn = "scale_by_nadam"
-    _check_betas(fn, b1, b2, eps, eps_root)
+    fn = v.owner("scale_by_nadam")
+    check_betas(fn, b1, b2, eps, eps_root)
     if momentum_decay is not None:
         v.check_nonnegative(fn, "momentum_decay", momentum_decay)
 
@@ -223,7 +240,7 @@ def scale_by_nadam(
         return b1 * (1.0 - 0.5 * 0.96 ** (t.astype(float) * momentum_decay))
 
     def init_fn(params):
-        base = _init_moments(params, mu_dtype, nu_dtype=nu_dtype)
+        base = init_moments(params, mu_dtype, nu_dtype=nu_dtype)
         return NadamState(base.count, base.mu, base.nu, jnp.ones([], dtype=float))
 
     def update_fn(updates, state, params=None):
@@ -236,8 +253,7 @@ def scale_by_nadam(
         nu_hat = optax.tree.bias_correction(nu, b2, count)
 
         def direction(g, m, n):
-            denom = jnp.sqrt(wide(n) + eps_root) + eps
-            return ((c_grad * wide(g) + c_mom * wide(m)) / denom).astype(g.dtype)
+            return adam_step(c_grad * wide(g) + c_mom * wide(m), n, eps, eps_root, g.dtype)
 
         out = jax.tree.map(direction, updates, mu, nu_hat)
         mu, nu = optax.tree.cast(mu, mu_dtype), optax.tree.cast(nu, nu_dtype)
@@ -276,13 +292,13 @@ def scale_by_radam(
     ``torch.optim.RAdam`` does: the rectified branch becomes
     ``r_t * mu_hat * sqrt(1 - b2^t) / (sqrt(nu_t + eps_root) + eps)``.
     """
-    fn = "scale_by_radam"
-    _check_betas(fn, b1, b2, eps, eps_root)
+    fn = v.owner("scale_by_radam")
+    check_betas(fn, b1, b2, eps, eps_root)
     v.check_range(fn, "threshold", threshold, 4.0)
     rho_inf = 2.0 / (1.0 - b2) - 1.0
 
     def init_fn(params):
-        return _init_moments(params, mu_dtype, nu_dtype=nu_dtype)
+        return init_moments(params, mu_dtype, nu_dtype=nu_dtype)
 
     def update_fn(updates, state, params=None):
         del params
@@ -300,10 +316,10 @@ def scale_by_radam(
         if fold_bias_correction:
             root_bc2 = jnp.sqrt(1.0 - b2_t)
             folded = jax.tree.map(lambda m: m * root_bc2.astype(m.dtype), mu_hat)
-            adam = _adam_direction(folded, nu, eps, eps_root, updates)
+            adam = adam_direction(folded, nu, eps, eps_root, updates)
         else:
             nu_hat = optax.tree.bias_correction(nu, b2, count)
-            adam = _adam_direction(mu_hat, nu_hat, eps, eps_root, updates)
+            adam = adam_direction(mu_hat, nu_hat, eps, eps_root, updates)
         out = jax.tree.map(
             lambda a, m, g: jnp.where(rectified, r_t * a, m).astype(g.dtype), adam, mu_hat, updates
         )

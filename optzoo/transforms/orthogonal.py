@@ -10,7 +10,8 @@ import jax.numpy as jnp
 import optax
 
 from optzoo import _validate as v
-from optzoo.transforms._dtypes import wide
+from optzoo.transforms import adam as _adam
+from optzoo.transforms._tree import unzip
 
 MUON_NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
 
@@ -151,12 +152,12 @@ def scale_by_muon(
       ns_dtype: dtype of the iteration (e.g. ``jnp.bfloat16``); default the leaf's.
       mu_dtype: dtype of ``mu``; defaults to the params' dtype.
     """
-    fn = "scale_by_muon"
+    fn = v.owner("scale_by_muon")
     v.check_range(fn, "momentum", momentum, 0.0, 1.0, high_open=True)
     v.check_bool(fn, "nesterov", nesterov)
     if not (isinstance(ns_coefficients, (tuple, list)) and len(ns_coefficients) == 3):
         raise ValueError(
-            f"{v._owner(fn)}: ns_coefficients must be a tuple of three numbers, "
+            f"{fn}: ns_coefficients must be a tuple of three numbers, "
             f"got {ns_coefficients!r}"
         )
     for name, c in zip(("a", "b", "c"), ns_coefficients):
@@ -185,14 +186,11 @@ def scale_by_muon(
 
     def update_fn(updates, state, params=None):
         del params
-        v.check_tree_match(fn, updates, state.mu)
-        count = optax.safe_increment(state.count)
-        mu = optax.tree.update_moment(updates, state.mu, momentum, 1)
+        count, mu = _adam.update_first_moment(fn, updates, state, momentum)
         if nesterov:
             look = jax.tree.map(lambda g, m: (1.0 - momentum) * g + momentum * m, updates, mu)
         else:
             look = mu
-        t = count.astype(jnp.result_type(float))
 
         # Matrices orthogonalise the (Nesterov) momentum; the Adam fallback uses the
         # raw moment mu_t, the momentum fallback the look-ahead m_t.
@@ -202,14 +200,12 @@ def scale_by_muon(
                 return (muon_lr_ratio(g.shape, adjust_lr_fn) * o).astype(g.dtype), n
             if fallback == "momentum":
                 return m_look.astype(g.dtype), n
-            n = (b2 * n + (1.0 - b2) * jnp.square(g)).astype(n.dtype)
-            m_hat = m_raw / (1.0 - momentum**t)
-            n_hat = n / (1.0 - b2**t)
-            return (wide(m_hat) / (jnp.sqrt(wide(n_hat)) + adam_eps)).astype(g.dtype), n
+            n = optax.tree.update_moment(g, n, b2, 2).astype(n.dtype)
+            m_hat = optax.tree.bias_correction(m_raw, momentum, count)
+            n_hat = optax.tree.bias_correction(n, b2, count)
+            return _adam.adam_step(m_hat, n_hat, adam_eps, 0.0, g.dtype), n
 
-        pairs = jax.tree.map(leaf, updates, look, mu, state.nu)
-        outer = jax.tree.structure(updates)
-        out, nu = jax.tree.transpose(outer, jax.tree.structure((0, 0)), pairs)
+        out, nu = unzip(updates, jax.tree.map(leaf, updates, look, mu, state.nu), 2)
         return out, MuonState(count, optax.tree.cast(mu, mu_dtype), nu)
 
     return optax.GradientTransformation(init_fn, update_fn)

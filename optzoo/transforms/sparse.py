@@ -68,13 +68,13 @@ def scale_by_sparse_adam(
       eps_hat: PyTorch's placement of ``eps`` (outside the bias correction).
       mu_dtype: dtype of ``mu``; defaults to the params' dtype.
     """
-    fn = "scale_by_sparse_adam"
-    _adam._check_betas(fn, b1, b2, eps, eps_root)
+    fn = v.owner("scale_by_sparse_adam")
+    _adam.check_betas(fn, b1, b2, eps, eps_root)
     v.check_choice(fn, "granularity", granularity, ("row", "element"))
     v.check_bool(fn, "eps_hat", eps_hat)
 
     def init_fn(params):
-        return _adam._init_moments(params, mu_dtype)
+        return _adam.init_moments(params, mu_dtype)
 
     def update_fn(updates, state, params=None):
         del params
@@ -84,13 +84,13 @@ def scale_by_sparse_adam(
         mu = jax.tree.map(keep, masks, mu, state.mu)
         nu = jax.tree.map(keep, masks, nu, state.nu)
         if eps_hat:
-            t = count.astype(jnp.result_type(float))
-            step = jnp.sqrt(1.0 - b2**t) / (1.0 - b1**t)
-            out = jax.tree.map(lambda m, n: step * wide(m) / (jnp.sqrt(wide(n)) + eps), mu, nu)
+            step = _adam.folded_step_size(count, b1, b2)
+            mu_hat = jax.tree.map(lambda m: step * wide(m), mu)
+            out = _adam.adam_direction(mu_hat, nu, eps, 0.0, updates)
         else:
             mu_hat = optax.tree.bias_correction(mu, b1, count)
             nu_hat = optax.tree.bias_correction(nu, b2, count)
-            out = _adam._adam_direction(mu_hat, nu_hat, eps, eps_root, updates)
+            out = _adam.adam_direction(mu_hat, nu_hat, eps, eps_root, updates)
         out = jax.tree.map(
             lambda m, o, g: jnp.where(m, o, jnp.zeros_like(g)).astype(g.dtype), masks, out, updates
         )
