@@ -247,9 +247,12 @@ def check_tree_match(fn: str, updates: Any, state_tree: Any, what: str = "state"
     u_def = jax.tree.structure(updates)
     s_def = jax.tree.structure(state_tree)
     if u_def != s_def:
+        if what == "params":
+            problem = "the params (pass the params the gradients were taken of)"
+        else:
+            problem = f"the optimizer {what} (was the state initialised from other params?)"
         raise ValueError(
-            f"{fn}: the gradient structure does not match the optimizer {what} "
-            f"(was the state initialised from other params?)\n"
+            f"{fn}: the gradient structure does not match {problem}\n"
             f"  gradients: {u_def}\n  {what}: {s_def}"
         )
 

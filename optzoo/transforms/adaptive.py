@@ -60,7 +60,7 @@ def scale_by_rss(
     ``sum_of_squares`` in another dtype than the params (e.g. float32 for
     bfloat16 params); ``None`` follows the params.
     """
-    fn = "scale_by_rss"
+    fn = v.owner("scale_by_rss")
     v.check_nonnegative(fn, "initial_accumulator_value", initial_accumulator_value)
     v.check_nonnegative(fn, "eps", eps)
 
@@ -119,7 +119,7 @@ def scale_by_rms(
     another dtype than the params (e.g. float32 for bfloat16 params); ``None``
     follows the params.
     """
-    fn = "scale_by_rms"
+    fn = v.owner("scale_by_rms")
     v.check_range(fn, "decay", decay, 0.0, 1.0)
     v.check_nonnegative(fn, "eps", eps)
     v.check_nonnegative(fn, "initial_scale", initial_scale)
@@ -167,7 +167,7 @@ def scale_by_adadelta(rho: float = 0.95, eps: float = 1e-6) -> optax.GradientTra
 
     Equals ``optax.scale_by_adadelta`` and the step of ``torch.optim.Adadelta``.
     """
-    fn = "scale_by_adadelta"
+    fn = v.owner("scale_by_adadelta")
     v.check_range(fn, "rho", rho, 0.0, 1.0)
     v.check_nonnegative(fn, "eps", eps)
 

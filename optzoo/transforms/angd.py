@@ -60,7 +60,7 @@ def scale_by_angd(
       max_full_size: largest leaf (in elements) that keeps a full matrix.
       init_scale: ``G_inv_0 = init_scale * I``.
     """
-    fn = "scale_by_angd"
+    fn = v.owner("scale_by_angd")
     v.check_range(fn, "eps", eps, 0.0, 1.0, low_open=True, high_open=True)
     v.check_int(fn, "max_full_size", max_full_size, 0)
     v.check_positive(fn, "init_scale", init_scale)

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import optax
 
 from optzoo import _validate as v
+from optzoo.transforms._tree import value_at
 
 
 class AsgdState(NamedTuple):
@@ -64,12 +65,9 @@ def scale_by_asgd(
       t0: step after which averaging starts, >= 0.
       weight_decay: coupled L2 penalty added to the gradient, >= 0.
     """
-    fn = "scale_by_asgd"
+    fn = v.owner("scale_by_asgd")
     v.check_learning_rate(fn, learning_rate)
-    v.check_nonnegative(fn, "lambd", lambd)
-    v.check_nonnegative(fn, "alpha", alpha)
-    v.check_nonnegative(fn, "t0", t0)
-    v.check_nonnegative(fn, "weight_decay", weight_decay)
+    v.check_nonnegative_each(fn, lambd=lambd, alpha=alpha, t0=t0, weight_decay=weight_decay)
 
     def init_fn(params):
         scalar = jnp.result_type(float)
@@ -81,10 +79,9 @@ def scale_by_asgd(
         )
 
     def update_fn(updates, state, params=None):
-        if params is None:
-            raise ValueError(f"{fn}: params are required (pass them to update)")
+        v.require_args(fn, params)
         v.check_tree_match(fn, updates, state.ax)
-        lr = learning_rate(state.count) if callable(learning_rate) else learning_rate
+        lr = value_at(learning_rate, state.count)
         steps_done = state.count.astype(state.eta.dtype)
         eta = (lr / (1.0 + lambd * lr * steps_done) ** alpha).astype(state.eta.dtype)
         mu = (1.0 / jnp.maximum(1.0, steps_done - t0)).astype(state.mu.dtype)
@@ -119,6 +116,7 @@ def asgd_averaged_params(state: Any) -> optax.Params:
     ]
     if len(found) != 1:
         raise ValueError(
-            f"asgd_averaged_params: expected one AsgdState in the state, found {len(found)}"
+            f"asgd_averaged_params: expected one AsgdState in the state, found {len(found)}: "
+            "pass the state of optzoo.asgd (or of a chain holding exactly one scale_by_asgd)"
         )
     return found[0].ax

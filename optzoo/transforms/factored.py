@@ -11,6 +11,7 @@ import optax
 
 from optzoo import _validate as v
 from optzoo.transforms._dtypes import wide
+from optzoo.transforms._tree import unzip, value_at
 
 
 class AdafactorState(NamedTuple):
@@ -128,7 +129,7 @@ def scale_by_adafactor(
       mean_dtype: dtype in which means (row/column statistics, RMS) are
         accumulated; default the leaf's dtype.
     """
-    fn = "scale_by_adafactor"
+    fn = v.owner("scale_by_adafactor")
     v.check_learning_rate(fn, learning_rate)
     v.check_range(fn, "beta2_decay", beta2_decay, high=0.0)
     if eps1 is not None:
@@ -144,7 +145,7 @@ def scale_by_adafactor(
     v.check_int(fn, "min_dim_size_to_factor", min_dim_size_to_factor)
     v.check_bool(fn, "decay_before_scale", decay_before_scale)
     if eps1 is None and eps1_mode == "add":
-        raise ValueError(f"{v._owner(fn)}: eps1 must be a number when eps1_mode='add', got None")
+        raise ValueError(f"{fn}: eps1 must be a number when eps1_mode='add', got None")
 
     def mean(x, axis=None, keepdims=False):
         return jnp.mean(x, axis=axis, keepdims=keepdims, dtype=mean_dtype).astype(x.dtype)
@@ -175,10 +176,9 @@ def scale_by_adafactor(
         )
 
     def update_fn(updates, state, params=None):
-        if params is None:
-            raise ValueError(f"{fn}: params are required (pass them to update)")
+        v.require_args(fn, params)
         v.check_tree_match(fn, updates, state.v)
-        lr_t = learning_rate(state.count) if callable(learning_rate) else learning_rate
+        lr_t = value_at(learning_rate, state.count)
         count = optax.safe_increment(state.count)
         t = count.astype(jnp.result_type(float))
         one_minus_beta2 = t**beta2_decay
@@ -217,10 +217,7 @@ def scale_by_adafactor(
             return (-out).astype(dtype), *(s.astype(dtype) for s in states)
 
         quads = jax.tree.map(one, updates, params, state.v_row, state.v_col, state.v)
-        outer = jax.tree.structure(updates)
-        out, v_row, v_col, v_full = jax.tree.transpose(
-            outer, jax.tree.structure((0, 0, 0, 0)), quads
-        )
+        out, v_row, v_col, v_full = unzip(updates, quads, 4)
         return out, AdafactorState(count, v_row, v_col, v_full)
 
     return optax.GradientTransformation(init_fn, update_fn)

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import optax
 
 from optzoo import _validate as v
+from optzoo.transforms._tree import unzip, value_at
 
 __all__ = ["FtrlState", "scale_by_ftrl"]
 
@@ -68,16 +69,17 @@ def scale_by_ftrl(
       l2_shrinkage_regularization_strength: ``>= 0``.
       beta: ``>= 0``.
     """
-    fn = "scale_by_ftrl"
+    fn = v.owner("scale_by_ftrl")
     v.check_learning_rate(fn, learning_rate)
     v.check_range(fn, "learning_rate_power", learning_rate_power, high=0.0)
-    v.check_nonnegative(fn, "initial_accumulator_value", initial_accumulator_value)
-    v.check_nonnegative(fn, "l1_regularization_strength", l1_regularization_strength)
-    v.check_nonnegative(fn, "l2_regularization_strength", l2_regularization_strength)
-    v.check_nonnegative(
-        fn, "l2_shrinkage_regularization_strength", l2_shrinkage_regularization_strength
+    v.check_nonnegative_each(
+        fn,
+        initial_accumulator_value=initial_accumulator_value,
+        l1_regularization_strength=l1_regularization_strength,
+        l2_regularization_strength=l2_regularization_strength,
+        l2_shrinkage_regularization_strength=l2_shrinkage_regularization_strength,
+        beta=beta,
     )
-    v.check_nonnegative(fn, "beta", beta)
     l1, l2, shrink, power = (
         l1_regularization_strength,
         l2_regularization_strength,
@@ -95,10 +97,9 @@ def scale_by_ftrl(
         )
 
     def update_fn(updates, state, params=None):
-        if params is None:
-            raise ValueError(f"{fn}: params are required (FTRL solves for the new weights)")
+        v.require_args(fn, params)  # FTRL solves for the new weights
         v.check_tree_match(fn, updates, state.accumulator)
-        lr = learning_rate(state.count) if callable(learning_rate) else learning_rate
+        lr = value_at(learning_rate, state.count)
 
         def leaf(g, w, n, z):
             lr_w = jnp.asarray(lr).astype(w.dtype)
@@ -112,9 +113,7 @@ def scale_by_ftrl(
             return (w_new - w).astype(w.dtype), n_new, z
 
         out = jax.tree.map(leaf, updates, params, state.accumulator, state.linear)
-        delta, accumulator, linear = jax.tree.transpose(
-            jax.tree.structure(updates), jax.tree.structure((0, 0, 0)), out
-        )
+        delta, accumulator, linear = unzip(updates, out, 3)
         return delta, FtrlState(
             count=optax.safe_increment(state.count), accumulator=accumulator, linear=linear
         )

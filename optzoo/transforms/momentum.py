@@ -48,7 +48,7 @@ def scale_by_trace(
       dampening: fraction of the gradient held back from the buffer, in [0, 1].
       accumulator_dtype: dtype of ``buf``; defaults to the params' dtype.
     """
-    fn = "scale_by_trace"
+    fn = v.owner("scale_by_trace")
     v.check_range(fn, "decay", decay, 0.0, 1.0)
     v.check_range(fn, "dampening", dampening, 0.0, 1.0)
     v.check_bool(fn, "nesterov", nesterov)

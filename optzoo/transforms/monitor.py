@@ -60,7 +60,7 @@ def monitor_gradients(
       vanishing_threshold: absolute threshold, >= 0.
       exploding_threshold: absolute threshold, > 0.
     """
-    fn = "monitor_gradients"
+    fn = v.owner("monitor_gradients")
     v.check_range(fn, "vanishing_ratio", vanishing_ratio, 0.0, 1.0)
     v.check_nonnegative(fn, "vanishing_threshold", vanishing_threshold)
     v.check_positive(fn, "exploding_threshold", exploding_threshold)
@@ -106,7 +106,10 @@ def find_monitor_state(state: Any) -> MonitorState:
         return state
     jax.tree.map(visit, state, is_leaf=lambda x: isinstance(x, MonitorState))
     if not found:
-        raise ValueError("gradient_report: no monitor_gradients state found in the optimizer state")
+        raise ValueError(
+            "gradient_report: no monitor_gradients state found in the optimizer state: "
+            "chain optzoo.monitor_gradients() into the optimizer and pass its state"
+        )
     return found[0]
 
 

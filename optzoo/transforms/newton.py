@@ -26,11 +26,6 @@ def _init(params):
     return NewtonState(count=jnp.zeros([], jnp.int32), cg_iters=jnp.zeros([], jnp.int32))
 
 
-def _need_value_fn(fn, params, value_fn):
-    if params is None or value_fn is None:
-        raise ValueError(f"{fn}: update needs params and value_fn (the loss of the params)")
-
-
 def scale_by_newton(damping: float = 0.0) -> optax.GradientTransformationExtraArgs:
     r"""The Newton direction ``(H + damping I)^{-1} g`` with the explicit Hessian.
 
@@ -39,12 +34,12 @@ def scale_by_newton(damping: float = 0.0) -> optax.GradientTransformationExtraAr
     (``jnp.linalg.solve``). Cost: ``n`` Hessian-vector products and ``O(n^3)`` for
     the solve; memory ``n^2`` floats. Call ``update(g, state, params, value_fn=f)``.
     """
-    fn = "scale_by_newton"
+    fn = v.owner("scale_by_newton")
     v.check_nonnegative(fn, "damping", damping)
 
     def update_fn(updates, state, params=None, *, value_fn: Callable[..., Any] = None, **extra):
         del extra
-        _need_value_fn(fn, params, value_fn)
+        v.require_args(fn, params, value_fn=value_fn)
         v.check_tree_match(fn, updates, params, "params")
         x, unravel = ravel_pytree(params)
         g, _ = ravel_pytree(updates)
@@ -88,14 +83,14 @@ def scale_by_newton_cg(
     Cost: up to ``max_cg_iters`` Hessian-vector products (each ~2-3 gradients);
     memory a few copies of the params.
     """
-    fn = "scale_by_newton_cg"
+    fn = v.owner("scale_by_newton_cg")
     v.check_nonnegative(fn, "damping", damping)
     v.check_int(fn, "max_cg_iters", max_cg_iters, 1)
     v.check_nonnegative(fn, "cg_tol", cg_tol)
 
     def update_fn(updates, state, params=None, *, value_fn: Callable[..., Any] = None, **extra):
         del extra
-        _need_value_fn(fn, params, value_fn)
+        v.require_args(fn, params, value_fn=value_fn)
         v.check_tree_match(fn, updates, params, "params")
         g = jax.tree.map(lambda u, p: u.astype(p.dtype), updates, params)
         hvp = _hvp(value_fn, params)

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import optax
 
 from optzoo import _validate as v
+from optzoo.transforms._tree import unzip
 
 
 class RpropState(NamedTuple):
@@ -71,7 +72,7 @@ def scale_by_rprop(
       zero_after_sign_change: skip the step (and forget the gradient) for a
         coordinate whose gradient sign just flipped.
     """
-    fn = "scale_by_rprop"
+    fn = v.owner("scale_by_rprop")
     v.check_positive(fn, "learning_rate", learning_rate)
     v.check_range(fn, "eta_minus", eta_minus, 0.0, 1.0, low_open=True, high_open=True)
     v.check_range(fn, "eta_plus", eta_plus, 1.0, low_open=True)
@@ -99,8 +100,7 @@ def scale_by_rprop(
             return out, new_step, g_kept.astype(prev.dtype)
 
         triples = jax.tree.map(one, updates, state.step_size, state.prev)
-        outer = jax.tree.structure(updates)
-        out, step_size, prev = jax.tree.transpose(outer, jax.tree.structure((0, 0, 0)), triples)
+        out, step_size, prev = unzip(updates, triples, 3)
         return out, RpropState(optax.safe_increment(state.count), step_size, prev)
 
     return optax.GradientTransformation(init_fn, update_fn)
@@ -133,7 +133,7 @@ def scale_by_lion(
       b2: decay of the momentum, in [0, 1].
       mu_dtype: dtype of ``mu``; defaults to the params' dtype.
     """
-    fn = "scale_by_lion"
+    fn = v.owner("scale_by_lion")
     v.check_range(fn, "b1", b1, 0.0, 1.0)
     v.check_range(fn, "b2", b2, 0.0, 1.0)
 

@@ -53,14 +53,12 @@ def scale_by_trust_ratio(
       eps: added to ``update_norm``, >= 0.
       min_norm: lower bound on both norms, >= 0 (0: no bound).
     """
-    fn = "scale_by_trust_ratio"
+    fn = v.owner("scale_by_trust_ratio")
     v.check_positive(fn, "trust_coefficient", trust_coefficient)
-    v.check_nonnegative(fn, "eps", eps)
-    v.check_nonnegative(fn, "min_norm", min_norm)
+    v.check_nonnegative_each(fn, eps=eps, min_norm=min_norm)
 
     def update_fn(updates, state, params=None):
-        if params is None:
-            raise ValueError(f"{fn}: params are required (pass them to update)")
+        v.require_args(fn, params)
         v.check_tree_match(fn, updates, params, "params")
 
         def scale(u, p):
