@@ -354,3 +354,74 @@ def test_missing_value_fn_and_structure_mismatch():
     tx = scale_by_lbfgs()
     with pytest.raises(ValueError, match="gradient structure does not match"):
         tx.update({"b": jnp.ones(2)}, tx.init(p), p)
+
+
+# ---------------------------------------------------------------- the two-loop recursion
+
+
+def _bfgs_inverse_hessian(s_list, y_list, gamma):
+    """H from H0 = gamma I by the BFGS inverse update, one pair at a time, oldest
+    first (Nocedal and Wright, eq. 6.17)."""
+    n = s_list[0].shape[0]
+    h = gamma * np.eye(n)
+    for s, y in zip(s_list, y_list):
+        rho = 1.0 / (y @ s)
+        left = np.eye(n) - rho * np.outer(s, y)
+        h = left @ h @ left.T + rho * np.outer(s, s)
+    return h
+
+
+def _pairs(rng, k, n):
+    s = rng.normal(size=(k, n))
+    y = s + 0.3 * rng.normal(size=(k, n))  # y . s > 0 for these
+    assert np.all(np.sum(s * y, axis=1) > 0)
+    return s, y
+
+
+def test_two_loop_recursion_is_the_bfgs_inverse_hessian():
+    from optzoo.transforms.lbfgs import two_loop_recursion
+
+    rng = np.random.default_rng(3)
+    with x64():
+        s, y = _pairs(rng, 4, 6)
+        q = rng.normal(size=6)
+        rho = 1.0 / np.sum(s * y, axis=1)
+        got = two_loop_recursion(jnp.asarray(q), jnp.asarray(s), jnp.asarray(y),
+                                 jnp.asarray(rho), jnp.asarray(0.7))
+        want = _bfgs_inverse_hessian(list(s), list(y), 0.7) @ q
+        assert max_rel_err(got, want) < 1e-12
+
+
+def test_two_loop_recursion_ring_and_history_orders_agree():
+    """The ring buffer of scale_by_lbfgs (oldest pair at any slot, pytree leaves) and
+    PyTorch's oldest-first history with a pair count give the same ``H q``; a pair
+    with ``rho = 0`` is skipped."""
+    from optzoo.transforms.lbfgs import two_loop_recursion
+
+    rng = np.random.default_rng(4)
+    with x64():
+        s, y = _pairs(rng, 5, 7)
+        rho = 1.0 / np.sum(s * y, axis=1)
+        q = rng.normal(size=7)
+        want = two_loop_recursion(jnp.asarray(q), jnp.asarray(s), jnp.asarray(y),
+                                  jnp.asarray(rho), 1.3)
+        for oldest in range(5):  # the same pairs stored as a ring starting at `oldest`
+            ring = lambda a: np.roll(a, oldest, axis=0)  # noqa: E731
+            tree = lambda a: {"a": jnp.asarray(a[:, :3]), "b": jnp.asarray(a[:, 3:])}  # noqa: E731
+            got = two_loop_recursion({"a": jnp.asarray(q[:3]), "b": jnp.asarray(q[3:])},
+                                     tree(ring(s)), tree(ring(y)), jnp.asarray(ring(rho)), 1.3,
+                                     oldest=oldest)
+            assert max_rel_err(jnp.concatenate([got["a"], got["b"]]), want) < 1e-13
+        # a history of 3 pairs in a buffer of 5: the unused rows are not read
+        padded = lambda a: np.concatenate([a[:3], np.full_like(a[3:], np.nan)])  # noqa: E731
+        got = two_loop_recursion(jnp.asarray(q), jnp.asarray(padded(s)), jnp.asarray(padded(y)),
+                                 jnp.asarray(padded(rho)), 1.3, num_pairs=jnp.int32(3))
+        assert max_rel_err(got, _bfgs_inverse_hessian(list(s[:3]), list(y[:3]), 1.3) @ q) < 1e-12
+        # rho = 0 skips a pair
+        skip = rho.copy()
+        skip[1] = 0.0
+        got = two_loop_recursion(jnp.asarray(q), jnp.asarray(s), jnp.asarray(y),
+                                 jnp.asarray(skip), 1.3)
+        keep = [0, 2, 3, 4]
+        want = _bfgs_inverse_hessian(list(s[keep]), list(y[keep]), 1.3) @ q
+        assert max_rel_err(got, want) < 1e-12
