@@ -40,6 +40,15 @@ def learning_rate(
 
 
 def weight_decay(fn: str, wd: Any, mask: Any = None) -> list[optax.GradientTransformation]:
-    """``[optax.add_decayed_weights(wd, mask)]``, or ``[]`` for a plain zero."""
+    """``[optax.add_decayed_weights(wd, mask)]``, or ``[]`` for a plain zero. An
+    update without params names the optimizer the user built."""
     v.check_nonnegative(fn, "weight_decay", wd)
-    return [] if is_zero(wd) else [optax.add_decayed_weights(wd, mask)]
+    if is_zero(wd):
+        return []
+    decay, owner = optax.add_decayed_weights(wd, mask), v.owner(fn)
+
+    def update_fn(updates, state, params=None):
+        v.require_args(owner, params)
+        return decay.update(updates, state, params)
+
+    return [optax.GradientTransformation(decay.init, update_fn)]

@@ -924,7 +924,23 @@ def lbfgs(
     else:
         scaling = optax.scale_by_learning_rate(learning_rate)
     direction = _lbfgs.scale_by_lbfgs(memory_size, scale_init_precond)
-    return optax.chain(direction, scaling, linesearch)
+    tx = optax.chain(direction, scaling, linesearch)
+    if not isinstance(linesearch, optax.GradientTransformationExtraArgs):
+        return tx  # no line search: the raw step needs no extra arguments
+    return _line_search_args(v.owner(fn), tx)
+
+
+def _line_search_args(owner: str, tx) -> optax.GradientTransformationExtraArgs:
+    """``tx`` whose update first checks for what a line search needs, so that a
+    missing ``value``/``grad``/``value_fn`` names the optimizer (optax's line searches
+    raise a TypeError from their own update function)."""
+
+    def update_fn(updates, state, params=None, *, value=None, grad=None, value_fn=None, **extra):
+        v.require_args(owner, params, value=value, grad=grad, value_fn=value_fn)
+        return tx.update(updates, state, params, value=value, grad=grad, value_fn=value_fn,
+                         **extra)
+
+    return optax.GradientTransformationExtraArgs(tx.init, update_fn)
 
 
 @R.register(

@@ -18,14 +18,6 @@ from tests.zoo import ZOO, public_name, quadratic, step_kwargs
 
 MISMATCH = "the gradient structure does not match the optimizer state"
 
-# The weight-decay block is optax.add_decayed_weights, chained by the constructors
-# (optzoo/_blocks.py): without params it raises optax's message, which names no
-# optimizer. Strict, so the mark goes once the block names its owner.
-OPTAX_DECAY_MESSAGE = {"sgd[momentum,wd]", "momentum", "adamw", "lars", "lamb", "lion", "muon"}
-# optzoo.lbfgs chains optax's zoom line search, whose update takes value, grad and
-# value_fn as required keywords: a TypeError from optax when they are missing.
-OPTAX_LINESEARCH_MESSAGE = {"lbfgs"}
-
 # Who the user built, where it is not the key of the zoo table: a wrapper or a
 # chain reports the optimizer inside it whose state does not fit.
 BUILT = {"skip_nonfinite": "adam", "schedules.reduce_on_plateau": "adam"}
@@ -39,19 +31,13 @@ def _params():
     return {"w": jnp.linspace(-1.0, 1.0, 6).reshape(3, 2), "b": jnp.array([0.5, -0.25])}
 
 
-def _strict_xfail(names, keys, reason):
-    return [pytest.param(k, marks=pytest.mark.xfail(strict=True, reason=reason))
-            if k in names else k for k in keys]
-
-
 CORE = [k for k in ZOO if not k.startswith(("transforms.", "schedules."))]
 
 
 # ------------------------------------------------------------------ update without params
 
 
-@pytest.mark.parametrize("key", _strict_xfail(
-    OPTAX_DECAY_MESSAGE, CORE, "optax.add_decayed_weights names no optimizer"))
+@pytest.mark.parametrize("key", CORE)
 def test_update_without_params_names_the_optimizer(key):
     """Every core optimizer either runs without params or says it needs them,
     naming itself (not one of its blocks) and the call to make."""
@@ -68,9 +54,7 @@ def test_update_without_params_names_the_optimizer(key):
         assert "call tx.update(grads, state, params" in msg, msg
 
 
-@pytest.mark.parametrize("key", _strict_xfail(
-    OPTAX_LINESEARCH_MESSAGE, [k for k in CORE if ZOO[k].extra_args],
-    "optax's line search raises a TypeError naming its own update_fn"))
+@pytest.mark.parametrize("key", [k for k in CORE if ZOO[k].extra_args])
 def test_update_without_extra_args_names_the_optimizer(key):
     case = ZOO[key]
     params = _params()

@@ -54,10 +54,6 @@ def _i(factory, extra_args=(), matrices=False, static=(), xfail=None, **kwargs) 
 
 z, P, K = optzoo, optzoo.pytorch, optzoo.keras
 _LBFGS_ARGS = ("value", "grad", "value_fn")
-_RPROP_BUG = ("optzoo/transforms/sign.py scale_by_rprop checks max_step_size against "
-              "float(min_step_size), which raises ConcretizationTypeError when min_step_size "
-              "is traced (inject_hyperparams under jit)")
-
 # Non-default hyperparameters (the values of tests/zoo.py where it has the name).
 CORE = {
     "sgd[zeros]": _i(z.sgd, learning_rate=0.05, momentum=0.0, weight_decay=0.0),
@@ -83,7 +79,7 @@ CORE = {
     "lars": _i(z.lars, learning_rate=0.05, momentum=0.8, trust_coefficient=0.01,
                weight_decay=1e-3, eps=1e-8, nesterov=True),
     "lamb": _i(z.lamb, learning_rate=0.01, b1=0.85, b2=0.99, eps=1e-5, weight_decay=0.01),
-    "rprop": _i(z.rprop, xfail=_RPROP_BUG, learning_rate=0.05, eta_minus=0.4, eta_plus=1.3,
+    "rprop": _i(z.rprop, learning_rate=0.05, eta_minus=0.4, eta_plus=1.3,
                 min_step_size=1e-5, max_step_size=10.0),
     "asgd": _i(z.asgd, learning_rate=0.05, lambd=1e-3, alpha=0.7, t0=5.0, weight_decay=1e-3),
     "adafactor": _i(z.adafactor, learning_rate=0.02, beta2_decay=-0.7, eps2=1e-2,

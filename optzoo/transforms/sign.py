@@ -77,7 +77,8 @@ def scale_by_rprop(
     v.check_range(fn, "eta_minus", eta_minus, 0.0, 1.0, low_open=True, high_open=True)
     v.check_range(fn, "eta_plus", eta_plus, 1.0, low_open=True)
     v.check_nonnegative(fn, "min_step_size", min_step_size)
-    v.check_range(fn, "max_step_size", max_step_size, float(min_step_size))
+    low = v.concrete_float(min_step_size)  # None when traced (inject_hyperparams)
+    v.check_range(fn, "max_step_size", max_step_size, 0.0 if low is None else low)
     v.check_bool(fn, "zero_after_sign_change", zero_after_sign_change)
 
     def init_fn(params):
