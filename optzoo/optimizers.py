@@ -7,6 +7,8 @@ hyperparameters raise ``ValueError`` here, at construction.
 
 from __future__ import annotations
 
+import functools
+import inspect
 from typing import Any
 
 import optax
@@ -32,6 +34,31 @@ from optzoo.transforms import newton as _newton
 KERAS_SGD_LR = ("the learning rate enters the momentum buffer: equal for a constant rate, "
                 "different under a schedule")
 KERAS_FOLDED = "bias corrections folded into the step size, which moves eps; eps 1e-7"
+
+def _signature_of(block, *, learning_rate: Any = inspect.Parameter.empty, keep=None):
+    """Give the decorated constructor the arguments and defaults of ``block`` (those in
+    ``keep``; all by default), led by ``learning_rate`` when it is given a default, so
+    that an optimizer that is its building block (plus a learning rate) declares its
+    arguments once. The constructor receives every argument by keyword."""
+    params = [p for p in inspect.signature(block).parameters.values()
+              if keep is None or p.name in keep]
+    if learning_rate is not inspect.Parameter.empty:
+        params.insert(0, inspect.Parameter("learning_rate", inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                           default=learning_rate, annotation=ScalarOrSchedule))
+    sig = inspect.Signature(params, return_annotation=optax.GradientTransformation)
+
+    def decorate(f):
+        @functools.wraps(f)
+        def constructor(*args, **kwargs):
+            bound = sig.bind(*args, **kwargs)
+            bound.apply_defaults()
+            return f(**bound.arguments)
+
+        constructor.__signature__ = sig
+        return constructor
+
+    return decorate
+
 
 # --------------------------------------------------------------------------- SGD family
 
@@ -412,17 +439,8 @@ def adamax(
               "optax": dict(learning_rate=0.01, momentum_decay=None)},
 )
 @v.named
-def nadam(
-    learning_rate: ScalarOrSchedule = 2e-3,
-    b1: float = 0.9,
-    b2: float = 0.999,
-    eps: float = 1e-8,
-    eps_root: float = 0.0,
-    momentum_decay: float | None = 0.004,
-    *,
-    mu_dtype=None,
-    nu_dtype=None,
-) -> optax.GradientTransformation:
+@_signature_of(_adam.scale_by_nadam, learning_rate=2e-3)
+def nadam(learning_rate, **kwargs) -> optax.GradientTransformation:
     r"""Nadam: Adam with Nesterov momentum (Dozat, 2016).
 
     With ``m_t = b1 * (1 - 0.5 * 0.96^(t * momentum_decay))`` and
@@ -436,12 +454,7 @@ def nadam(
     ``momentum_decay = 0.004``). ``momentum_decay=None`` keeps ``m_t = b1`` and
     equals ``optax.nadam``.
     """
-    return optax.chain(
-        _adam.scale_by_nadam(
-            b1, b2, eps, eps_root, momentum_decay, mu_dtype=mu_dtype, nu_dtype=nu_dtype
-        ),
-        _b.learning_rate("nadam", learning_rate),
-    )
+    return optax.chain(_adam.scale_by_nadam(**kwargs), _b.learning_rate("nadam", learning_rate))
 
 
 @R.register(
@@ -599,15 +612,8 @@ def lamb(
                        max_step_size=10.0)},
 )
 @v.named
-def rprop(
-    learning_rate: float = 0.1,
-    eta_minus: float = 0.5,
-    eta_plus: float = 1.2,
-    min_step_size: float = 1e-6,
-    max_step_size: float = 50.0,
-    *,
-    zero_after_sign_change: bool = True,
-) -> optax.GradientTransformation:
+@_signature_of(_sign.scale_by_rprop)
+def rprop(**kwargs) -> optax.GradientTransformation:
     r"""Rprop, resilient backpropagation (Riedmiller and Braun, 1993), in the iRprop-
     form of PyTorch (Igel and Huesken, 2000).
 
@@ -625,12 +631,7 @@ def rprop(
     applies each update one step late, so its iterates differ; see
     :func:`optzoo.transforms.scale_by_rprop`.
     """
-    return optax.chain(
-        _sign.scale_by_rprop(
-            learning_rate, eta_minus, eta_plus, min_step_size, max_step_size,
-            zero_after_sign_change=zero_after_sign_change,
-        )
-    )
+    return optax.chain(_sign.scale_by_rprop(**kwargs))
 
 
 @R.register(
@@ -677,19 +678,10 @@ def asgd(
                        relative_step=False, min_dim_size_to_factor=2)},
 )
 @v.named
-def adafactor(
-    learning_rate: ScalarOrSchedule = 1e-2,
-    beta2_decay: float = -0.8,
-    eps1: float = 1e-30,
-    eps2: float = 1e-3,
-    clip_threshold: float | None = 1.0,
-    relative_step: bool = True,
-    multiply_by_parameter_scale: bool = True,
-    weight_decay: float = 0.0,
-    *,
-    factor_dims: str = "last_two",
-    min_dim_size_to_factor: int = 0,
-) -> optax.GradientTransformation:
+@_signature_of(_factored.scale_by_adafactor, keep=(
+    "learning_rate", "beta2_decay", "eps1", "eps2", "clip_threshold", "relative_step",
+    "multiply_by_parameter_scale", "weight_decay", "factor_dims", "min_dim_size_to_factor"))
+def adafactor(**kwargs) -> optax.GradientTransformation:
     r"""Adafactor (Shazeer and Stern, 2018): factored second moments, relative step
     size, update clipping and the ``1 - t^beta2_decay`` decay-rate schedule.
 
@@ -709,13 +701,7 @@ def adafactor(
     variants are options of :func:`optzoo.transforms.scale_by_adafactor`; see
     ``optzoo.pytorch.Adafactor`` and ``optzoo.keras.Adafactor``.
     """
-    return optax.chain(
-        _factored.scale_by_adafactor(
-            learning_rate, beta2_decay, eps1, eps2, clip_threshold, relative_step,
-            multiply_by_parameter_scale, weight_decay,
-            factor_dims=factor_dims, min_dim_size_to_factor=min_dim_size_to_factor,
-        )
-    )
+    return optax.chain(_factored.scale_by_adafactor(**kwargs))
 
 
 @R.register(
@@ -726,17 +712,8 @@ def adafactor(
     examples={"": dict(learning_rate=0.02, b1=0.8, b2=0.99, eps=1e-6)},
 )
 @v.named
-def sparse_adam(
-    learning_rate: ScalarOrSchedule = 1e-3,
-    b1: float = 0.9,
-    b2: float = 0.999,
-    eps: float = 1e-8,
-    eps_root: float = 0.0,
-    *,
-    granularity: str = "row",
-    eps_hat: bool = False,
-    mu_dtype=None,
-) -> optax.GradientTransformation:
+@_signature_of(_sparse.scale_by_sparse_adam, learning_rate=1e-3)
+def sparse_adam(learning_rate, **kwargs) -> optax.GradientTransformation:
     r"""Lazy Adam for embedding tables: rows whose gradient is entirely zero leave
     the parameter and both moments untouched.
 
@@ -751,12 +728,8 @@ def sparse_adam(
     places eps as ``torch.optim.SparseAdam`` does. optax has no lazy Adam.
     See :func:`optzoo.transforms.scale_by_sparse_adam`.
     """
-    return optax.chain(
-        _sparse.scale_by_sparse_adam(
-            b1, b2, eps, eps_root, granularity=granularity, eps_hat=eps_hat, mu_dtype=mu_dtype
-        ),
-        _b.learning_rate("sparse_adam", learning_rate),
-    )
+    return optax.chain(_sparse.scale_by_sparse_adam(**kwargs),
+                       _b.learning_rate("sparse_adam", learning_rate))
 
 
 @R.register(
