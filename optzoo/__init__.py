@@ -13,7 +13,6 @@ import pkgutil as _pkgutil
 from optzoo import data, keras, problems, pytorch, registry, schedules, transforms
 from optzoo import optimizers as _optimizers  # noqa: F401  (registers the classic optimizers)
 from optzoo import wrappers as _wrappers  # noqa: F401  (registers skip_nonfinite)
-from optzoo.schedules import registry as _schedule_table  # noqa: F401  (registers schedules)
 from optzoo import train
 from optzoo.registry import info
 from optzoo.train import fit, make_nnx_train_step, make_train_step

@@ -60,6 +60,14 @@ def _signature_of(block, *, learning_rate: Any = inspect.Parameter.empty, keep=N
     return decorate
 
 
+# The arguments of the Adam direction that the Adam-family constructors expose, and
+# their valid ranges.
+_ADAM_ARGS = ("b1", "b2", "eps", "eps_root", "mu_dtype", "nu_dtype")
+_LR_RANGE = {"learning_rate": "[0, inf)"}
+_ADAM_RANGES = {**_LR_RANGE, "b1": "[0, 1)", "b2": "[0, 1)", "eps": "[0, inf)",
+                "eps_root": "[0, inf)"}
+
+
 # --------------------------------------------------------------------------- SGD family
 
 
@@ -67,7 +75,7 @@ def _signature_of(block, *, learning_rate: Any = inspect.Parameter.empty, keep=N
     family="sgd", reference="Robbins & Monro 1951", year=1951,
     counterparts=(R.torch("SGD"), R.keras("SGD", KERAS_SGD_LR),
                   R.optax("sgd", "decay is optax.add_decayed_weights chained first")),
-    ranges={"learning_rate": "[0, inf)", "momentum": "[0, 1]", "weight_decay": "[0, inf)"},
+    ranges={**_LR_RANGE, "momentum": "[0, 1]", "weight_decay": "[0, inf)"},
     examples={"": dict(learning_rate=0.05),
               "momentum,wd": dict(learning_rate=0.05, momentum=0.8, weight_decay=1e-3),
               "nesterov": dict(learning_rate=0.05, momentum=0.7, nesterov=True)},
@@ -111,7 +119,7 @@ def sgd(
     family="sgd", reference="Polyak 1964", year=1964,
     counterparts=(R.torch("SGD", "torch.optim.SGD(momentum=beta)"),
                   R.keras("SGD", KERAS_SGD_LR), R.optax("sgd", "optax.sgd(momentum=beta)")),
-    ranges={"learning_rate": "[0, inf)", "beta": "(0, 1]", "weight_decay": "[0, inf)"},
+    ranges={**_LR_RANGE, "beta": "(0, 1]", "weight_decay": "[0, inf)"},
     examples={"": dict(learning_rate=0.03, beta=0.85, weight_decay=1e-3)},
 )
 @v.named
@@ -136,7 +144,7 @@ def momentum(
     counterparts=(R.torch("SGD", "torch.optim.SGD(momentum=beta, nesterov=True)"),
                   R.keras("SGD", KERAS_SGD_LR),
                   R.optax("sgd", "optax.sgd(momentum=beta, nesterov=True)")),
-    ranges={"learning_rate": "[0, inf)", "beta": "(0, 1]", "weight_decay": "[0, inf)"},
+    ranges={**_LR_RANGE, "beta": "(0, 1]", "weight_decay": "[0, inf)"},
     examples={"": dict(learning_rate=0.03, beta=0.8)},
 )
 @v.named
@@ -160,22 +168,17 @@ def nag(
 
 @R.register(
     family="adaptive", reference="Duchi, Hazan & Singer 2011", year=2011,
-    counterparts=(R.torch("Adagrad", "eps outside the root (eps_in_sqrt=False), accumulator from 0"),
+    counterparts=(R.torch("Adagrad",
+                          "eps outside the root (eps_in_sqrt=False), accumulator from 0"),
                   R.keras("Adagrad", "learning_rate 0.001 by default"), R.optax("adagrad")),
-    ranges={"learning_rate": "[0, inf)", "initial_accumulator_value": "[0, inf)", "eps": "[0, inf)"},
+    ranges={**_LR_RANGE, "initial_accumulator_value": "[0, inf)", "eps": "[0, inf)"},
     examples={"": dict(learning_rate=0.2, initial_accumulator_value=0.05, eps=1e-6),
               "torch": dict(learning_rate=0.2, initial_accumulator_value=0.0, eps=1e-8,
                             eps_in_sqrt=False)},
 )
 @v.named
-def adagrad(
-    learning_rate: ScalarOrSchedule = 1e-2,
-    initial_accumulator_value: float = 0.1,
-    eps: float = 1e-7,
-    eps_in_sqrt: bool = True,
-    *,
-    accumulator_dtype=None,
-) -> optax.GradientTransformation:
+@_signature_of(_adaptive.scale_by_rss, learning_rate=1e-2)
+def adagrad(learning_rate, **kwargs) -> optax.GradientTransformation:
     r"""AdaGrad (Duchi, Hazan and Singer, 2011).
 
     ::
@@ -188,12 +191,7 @@ def adagrad(
     as optax and Keras; ``learning_rate = 1e-2`` as PyTorch. Equals ``optax.adagrad``.
     ``accumulator_dtype`` (e.g. float32 for bfloat16 params): see ``scale_by_rss``.
     """
-    return optax.chain(
-        _adaptive.scale_by_rss(
-            initial_accumulator_value, eps, eps_in_sqrt, accumulator_dtype=accumulator_dtype
-        ),
-        _b.learning_rate("adagrad", learning_rate),
-    )
+    return optax.chain(_adaptive.scale_by_rss(**kwargs), _b.learning_rate("adagrad", learning_rate))
 
 
 @R.register(
@@ -201,13 +199,12 @@ def adagrad(
     counterparts=(R.torch("Adadelta", "torch's default rho is 0.9"),
                   R.keras("Adadelta", "Keras defaults: learning_rate 0.001, eps 1e-7"),
                   R.optax("adadelta", "optax's default rho is 0.9")),
-    ranges={"learning_rate": "[0, inf)", "rho": "[0, 1]", "eps": "[0, inf)"},
+    ranges={**_LR_RANGE, "rho": "[0, 1]", "eps": "[0, inf)"},
     examples={"": dict(learning_rate=0.5, rho=0.9, eps=1e-5)},
 )
 @v.named
-def adadelta(
-    learning_rate: ScalarOrSchedule = 1.0, rho: float = 0.95, eps: float = 1e-6
-) -> optax.GradientTransformation:
+@_signature_of(_adaptive.scale_by_adadelta, learning_rate=1.0)
+def adadelta(learning_rate, **kwargs) -> optax.GradientTransformation:
     r"""AdaDelta (Zeiler, 2012).
 
     ::
@@ -221,7 +218,8 @@ def adadelta(
     i.e. ``1.0``). Equals ``optax.adadelta`` at the same hyperparameters (optax's
     default ``rho`` is 0.9).
     """
-    return optax.chain(_adaptive.scale_by_adadelta(rho, eps), _b.learning_rate("adadelta", learning_rate))
+    return optax.chain(_adaptive.scale_by_adadelta(**kwargs),
+                       _b.learning_rate("adadelta", learning_rate))
 
 
 @R.register(
@@ -229,7 +227,7 @@ def adadelta(
     counterparts=(R.torch("RMSprop", "eps outside the root (eps_in_sqrt=False); decay is alpha"),
                   R.keras("RMSprop", "with momentum the learning rate enters the buffer"),
                   R.optax("rmsprop", "with momentum the learning rate enters the buffer")),
-    ranges={"learning_rate": "[0, inf)", "decay": "[0, 1]", "eps": "[0, inf)", "initial_scale": "[0, inf)",
+    ranges={**_LR_RANGE, "decay": "[0, 1]", "eps": "[0, inf)", "initial_scale": "[0, inf)",
             "momentum": "[0, 1]"},
     examples={"": dict(learning_rate=0.01, decay=0.95, eps=1e-7, initial_scale=0.1),
               "centered,momentum": dict(learning_rate=0.01, decay=0.8, eps=1e-6,
@@ -286,20 +284,12 @@ def rmsprop(
 @R.register(
     family="adam", reference="Kingma & Ba 2015", year=2015,
     counterparts=(R.torch("Adam"), R.keras("Adam", KERAS_FOLDED), R.optax("adam")),
-    ranges={"learning_rate": "[0, inf)", "b1": "[0, 1)", "b2": "[0, 1)", "eps": "[0, inf)", "eps_root": "[0, inf)"},
+    ranges=_ADAM_RANGES,
     examples={"": dict(learning_rate=0.02, b1=0.8, b2=0.99, eps=1e-6, eps_root=1e-9)},
 )
 @v.named
-def adam(
-    learning_rate: ScalarOrSchedule = 1e-3,
-    b1: float = 0.9,
-    b2: float = 0.999,
-    eps: float = 1e-8,
-    eps_root: float = 0.0,
-    *,
-    mu_dtype=None,
-    nu_dtype=None,
-) -> optax.GradientTransformation:
+@_signature_of(_adam.scale_by_adam, learning_rate=1e-3, keep=_ADAM_ARGS)
+def adam(learning_rate, **kwargs) -> optax.GradientTransformation:
     r"""Adam (Kingma and Ba, 2015).
 
     ::
@@ -315,10 +305,7 @@ def adam(
     Keras folds the bias corrections into the step size, which moves eps; see
     ``optzoo.keras.Adam``.
     """
-    return optax.chain(
-        _adam.scale_by_adam(b1, b2, eps, eps_root, mu_dtype=mu_dtype, nu_dtype=nu_dtype),
-        _b.learning_rate("adam", learning_rate),
-    )
+    return optax.chain(_adam.scale_by_adam(**kwargs), _b.learning_rate("adam", learning_rate))
 
 
 @R.register(
@@ -326,20 +313,12 @@ def adam(
     counterparts=(R.torch("Adam", "torch.optim.Adam(amsgrad=True)"),
                   R.keras("Adam", "keras.optimizers.Adam(amsgrad=True); " + KERAS_FOLDED),
                   R.optax("amsgrad", "optax takes the maximum of the bias-corrected nu")),
-    ranges={"learning_rate": "[0, inf)", "b1": "[0, 1)", "b2": "[0, 1)", "eps": "[0, inf)", "eps_root": "[0, inf)"},
+    ranges=_ADAM_RANGES,
     examples={"": dict(learning_rate=0.02, b1=0.85, b2=0.95, eps=1e-6)},
 )
 @v.named
-def amsgrad(
-    learning_rate: ScalarOrSchedule = 1e-3,
-    b1: float = 0.9,
-    b2: float = 0.999,
-    eps: float = 1e-8,
-    eps_root: float = 0.0,
-    *,
-    mu_dtype=None,
-    nu_dtype=None,
-) -> optax.GradientTransformation:
+@_signature_of(_adam.scale_by_adam, learning_rate=1e-3, keep=_ADAM_ARGS)
+def amsgrad(learning_rate, **kwargs) -> optax.GradientTransformation:
     r"""AMSGrad (Reddi, Kale and Kumar, 2018): Adam with a non-decreasing ``nu``.
 
     ::
@@ -352,12 +331,8 @@ def amsgrad(
     ``optax.amsgrad`` takes the maximum of the bias-corrected ``nu`` instead, so
     the two differ while ``1 - b2^t`` still changes.
     """
-    return optax.chain(
-        _adam.scale_by_adam(
-            b1, b2, eps, eps_root, amsgrad=True, mu_dtype=mu_dtype, nu_dtype=nu_dtype
-        ),
-        _b.learning_rate("amsgrad", learning_rate),
-    )
+    return optax.chain(_adam.scale_by_adam(amsgrad=True, **kwargs),
+                       _b.learning_rate("amsgrad", learning_rate))
 
 
 @R.register(
@@ -366,7 +341,7 @@ def amsgrad(
                   R.keras("AdamW", "decay applied before the step; default weight_decay 0.004; "
                           + KERAS_FOLDED),
                   R.optax("adamw", "optax's default weight_decay is 1e-4")),
-    ranges={"learning_rate": "[0, inf)", "b1": "[0, 1)", "b2": "[0, 1)", "eps": "[0, inf)", "eps_root": "[0, inf)", "weight_decay": "[0, inf)"},
+    ranges={**_ADAM_RANGES, "weight_decay": "[0, inf)"},
     examples={"": dict(learning_rate=0.02, b1=0.8, b2=0.99, eps=1e-6, weight_decay=0.05)},
 )
 @v.named
@@ -406,16 +381,12 @@ def adamw(
     family="adam", reference="Kingma & Ba 2015, section 7.1", year=2015,
     counterparts=(R.torch("Adamax"), R.keras("Adamax", "eps in the denominator, not in the max"),
                   R.optax("adamax")),
-    ranges={"learning_rate": "[0, inf)", "b1": "[0, 1)", "b2": "[0, 1)", "eps": "[0, inf)"},
+    ranges={**_LR_RANGE, "b1": "[0, 1)", "b2": "[0, 1)", "eps": "[0, inf)"},
     examples={"": dict(learning_rate=0.01, b1=0.8, b2=0.99, eps=1e-6)},
 )
 @v.named
-def adamax(
-    learning_rate: ScalarOrSchedule = 2e-3,
-    b1: float = 0.9,
-    b2: float = 0.999,
-    eps: float = 1e-8,
-) -> optax.GradientTransformation:
+@_signature_of(_adam.scale_by_adamax, learning_rate=2e-3, keep=("b1", "b2", "eps"))
+def adamax(learning_rate, **kwargs) -> optax.GradientTransformation:
     r"""AdaMax (Kingma and Ba, 2015, section 7.1): Adam with the infinity norm.
 
     ::
@@ -427,14 +398,14 @@ def adamax(
     ``learning_rate = 2e-3`` is the paper's. Equals ``optax.adamax`` and
     ``torch.optim.Adamax``; Keras puts eps in the denominator instead.
     """
-    return optax.chain(_adam.scale_by_adamax(b1, b2, eps), _b.learning_rate("adamax", learning_rate))
+    return optax.chain(_adam.scale_by_adamax(**kwargs), _b.learning_rate("adamax", learning_rate))
 
 
 @R.register(
     family="adam", reference="Dozat 2016", year=2016,
     counterparts=(R.torch("NAdam"), R.keras("Nadam", "Keras's momentum schedule and eps 1e-7"),
                   R.optax("nadam", "equal with momentum_decay=None")),
-    ranges={"learning_rate": "[0, inf)", "b1": "[0, 1)", "b2": "[0, 1)", "eps": "[0, inf)", "eps_root": "[0, inf)", "momentum_decay": "[0, inf)"},
+    ranges={**_ADAM_RANGES, "momentum_decay": "[0, inf)"},
     examples={"": dict(learning_rate=0.01, b1=0.85, b2=0.995, eps=1e-6, momentum_decay=0.01),
               "optax": dict(learning_rate=0.01, momentum_decay=None)},
 )
@@ -461,21 +432,13 @@ def nadam(learning_rate, **kwargs) -> optax.GradientTransformation:
     family="adam", reference="Liu et al. 2020", year=2020,
     counterparts=(R.torch("RAdam"),
                   R.optax("radam", "optax rectifies at rho_t == threshold too (>=)")),
-    ranges={"learning_rate": "[0, inf)", "b1": "[0, 1)", "b2": "[0, 1)", "eps": "[0, inf)", "eps_root": "[0, inf)", "threshold": "[4, inf)"},
+    ranges={**_ADAM_RANGES, "threshold": "[4, inf)"},
     examples={"": dict(learning_rate=0.01, b1=0.85, b2=0.99, eps=1e-6, threshold=6.0)},
 )
 @v.named
-def radam(
-    learning_rate: ScalarOrSchedule = 1e-3,
-    b1: float = 0.9,
-    b2: float = 0.999,
-    eps: float = 1e-8,
-    eps_root: float = 0.0,
-    threshold: float = 5.0,
-    *,
-    mu_dtype=None,
-    nu_dtype=None,
-) -> optax.GradientTransformation:
+@_signature_of(_adam.scale_by_radam, learning_rate=1e-3,
+               keep=("b1", "b2", "eps", "eps_root", "threshold", "mu_dtype", "nu_dtype"))
+def radam(learning_rate, **kwargs) -> optax.GradientTransformation:
     r"""RAdam (Liu et al., 2020): Adam whose adaptive rate is rectified early on.
 
     ::
@@ -488,12 +451,7 @@ def radam(
     ``threshold = 5`` is PyTorch's rectification rule. Equals ``optax.radam``
     except at ``rho_t == threshold`` exactly (optax uses ``>=``).
     """
-    return optax.chain(
-        _adam.scale_by_radam(
-            b1, b2, eps, eps_root, threshold, mu_dtype=mu_dtype, nu_dtype=nu_dtype
-        ),
-        _b.learning_rate("radam", learning_rate),
-    )
+    return optax.chain(_adam.scale_by_radam(**kwargs), _b.learning_rate("radam", learning_rate))
 
 
 # ------------------------------------------- large-batch, sign-based, factored, averaged, sparse
@@ -503,7 +461,7 @@ def radam(
 @R.register(
     family="trust ratio", reference="You, Gitman & Ginsburg 2017", year=2017,
     counterparts=(R.optax("lars"),),
-    ranges={"learning_rate": "[0, inf)", "momentum": "[0, 1]", "trust_coefficient": "(0, inf)",
+    ranges={**_LR_RANGE, "momentum": "[0, 1]", "trust_coefficient": "(0, inf)",
             "weight_decay": "[0, inf)", "eps": "[0, inf)"},
     examples={"": dict(learning_rate=0.05, momentum=0.8, trust_coefficient=0.01,
                        weight_decay=1e-3, eps=1e-8, nesterov=True)},
@@ -557,7 +515,7 @@ def lars(
     family="trust ratio", reference="You et al. 2020", year=2020,
     counterparts=(R.keras("Lamb", "decay shrinks the params before the step, outside the ratio; "
                           "eps 1e-7"), R.optax("lamb")),
-    ranges={"learning_rate": "[0, inf)", "b1": "[0, 1)", "b2": "[0, 1)", "eps": "[0, inf)", "eps_root": "[0, inf)", "weight_decay": "[0, inf)"},
+    ranges={**_ADAM_RANGES, "weight_decay": "[0, inf)"},
     examples={"": dict(learning_rate=0.01, b1=0.85, b2=0.99, eps=1e-5, weight_decay=0.01)},
 )
 @v.named
@@ -637,7 +595,7 @@ def rprop(**kwargs) -> optax.GradientTransformation:
 @R.register(
     family="averaging", reference="Polyak & Juditsky 1992", year=1992,
     counterparts=(R.torch("ASGD"),),
-    ranges={"learning_rate": "[0, inf)", "lambd": "[0, inf)", "alpha": "[0, inf)", "t0": "[0, inf)",
+    ranges={**_LR_RANGE, "lambd": "[0, inf)", "alpha": "[0, inf)", "t0": "[0, inf)",
             "weight_decay": "[0, inf)"},
     examples={"": dict(learning_rate=0.05, lambd=1e-3, alpha=0.7, t0=5.0, weight_decay=1e-3)},
 )
@@ -671,7 +629,7 @@ def asgd(
     counterparts=(R.torch("Adafactor", "torch's variant: options of scale_by_adafactor"),
                   R.keras("Adafactor", "Keras's variant: options of scale_by_adafactor"),
                   R.optax("adafactor", "close: optax's defaults and clipping differ")),
-    ranges={"learning_rate": "[0, inf)", "beta2_decay": "(-inf, 0]", "eps1": "[0, inf)", "eps2": "[0, inf)",
+    ranges={**_LR_RANGE, "beta2_decay": "(-inf, 0]", "eps1": "[0, inf)", "eps2": "[0, inf)",
             "clip_threshold": "[1, inf)", "weight_decay": "[0, inf)",
             "min_dim_size_to_factor": "[0, inf)"},
     examples={"": dict(learning_rate=0.02, beta2_decay=-0.7, eps2=1e-2, clip_threshold=2.0,
@@ -708,7 +666,7 @@ def adafactor(**kwargs) -> optax.GradientTransformation:
     family="lazy", reference="Kingma & Ba 2015 (lazy variant)", year=2015,
     counterparts=(R.torch("SparseAdam", "eps placed as torch with eps_hat=True"),
                   R.optax("adam", "equal when every row is touched")),
-    ranges={"learning_rate": "[0, inf)", "b1": "[0, 1)", "b2": "[0, 1)", "eps": "[0, inf)", "eps_root": "[0, inf)"},
+    ranges=_ADAM_RANGES,
     examples={"": dict(learning_rate=0.02, b1=0.8, b2=0.99, eps=1e-6)},
 )
 @v.named
@@ -735,7 +693,7 @@ def sparse_adam(learning_rate, **kwargs) -> optax.GradientTransformation:
 @R.register(
     family="sign", reference="Chen et al. 2023", year=2023,
     counterparts=(R.keras("Lion"), R.optax("lion", "optax's default weight_decay is 1e-3")),
-    ranges={"learning_rate": "[0, inf)", "b1": "[0, 1]", "b2": "[0, 1]", "weight_decay": "[0, inf)"},
+    ranges={**_LR_RANGE, "b1": "[0, 1]", "b2": "[0, 1]", "weight_decay": "[0, inf)"},
     examples={"": dict(learning_rate=3e-3, b1=0.8, b2=0.95, weight_decay=0.01)},
 )
 @v.named
@@ -773,7 +731,7 @@ def lion(
     family="orthogonal", reference="Jordan et al. 2024", year=2024,
     counterparts=(R.torch("Muon", "torch's Muon takes only matrices and runs Newton-Schulz in "
                           "bfloat16 (ns_dtype=jnp.bfloat16)"),),
-    ranges={"learning_rate": "[0, inf)", "momentum": "[0, 1)", "ns_steps": "[0, 99]", "eps": "[0, inf)",
+    ranges={**_LR_RANGE, "momentum": "[0, 1)", "ns_steps": "[0, 99]", "eps": "[0, inf)",
             "weight_decay": "[0, inf)", "b2": "[0, 1)", "adam_eps": "[0, inf)"},
     examples={"": dict(learning_rate=0.01, momentum=0.9, ns_steps=4, weight_decay=0.01)},
 )
@@ -918,7 +876,7 @@ def _line_search_args(owner: str, tx) -> optax.GradientTransformationExtraArgs:
 
 @R.register(
     family="second order", reference="Newton's method (damped: Levenberg 1944)", year=None,
-    ranges={"learning_rate": "[0, inf)", "damping": "[0, inf)"},
+    ranges={**_LR_RANGE, "damping": "[0, inf)"},
     examples={"": dict(learning_rate=0.5, damping=0.1)},
     extra_args=("value_fn",),
 )
@@ -944,7 +902,7 @@ def newton(learning_rate: Any = 1.0, damping: float = 0.0) -> optax.GradientTran
 
 @R.register(
     family="second order", reference="Martens 2010; Nocedal & Wright 2006, sec. 7.1", year=2010,
-    ranges={"learning_rate": "[0, inf)", "damping": "[0, inf)", "max_cg_iters": "[1, inf)", "cg_tol": "[0, inf)"},
+    ranges={**_LR_RANGE, "damping": "[0, inf)", "max_cg_iters": "[1, inf)", "cg_tol": "[0, inf)"},
     examples={"": dict(learning_rate=0.5, damping=0.1, max_cg_iters=10, cg_tol=1e-6)},
     extra_args=("value_fn",),
 )
@@ -969,13 +927,14 @@ def newton_cg(
     scales to any size ``value_fn`` can differentiate twice.
     """
     return optax.chain(
-        _newton.scale_by_newton_cg(damping, max_cg_iters, cg_tol), _b.learning_rate("newton_cg", learning_rate)
+        _newton.scale_by_newton_cg(damping, max_cg_iters, cg_tol),
+        _b.learning_rate("newton_cg", learning_rate),
     )
 
 
 @R.register(
     family="second order", reference="Amari, Park & Fukumizu 2000", year=2000,
-    ranges={"learning_rate": "[0, inf)", "eps": "(0, 1)", "max_full_size": "[0, inf)", "init_scale": "(0, inf)"},
+    ranges={**_LR_RANGE, "eps": "(0, 1)", "max_full_size": "[0, inf)", "init_scale": "(0, inf)"},
     examples={"": dict(learning_rate=0.05, eps=1e-2, max_full_size=64, init_scale=0.5)},
 )
 @v.named

@@ -137,8 +137,10 @@ class Record:
         return dict(kw() if callable(kw) else kw)
 
     def example(self, variant: str = ""):
-        """The constructor called with the example's arguments."""
-        return self.constructor(**self.example_kwargs(variant))
+        """The constructor called with the example's arguments (positional ones, for a
+        constructor such as ``product(*schedules)``, under the key ``"*args"``)."""
+        kw = self.example_kwargs(variant)
+        return self.constructor(*kw.pop("*args", ()), **kw)
 
     def to_json(self, parity: Mapping[tuple[str, str], Mapping[str, Any]] | None = None) -> dict:
         parity = parity_record() if parity is None else parity

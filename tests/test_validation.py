@@ -604,6 +604,8 @@ def registry_rows():
     arguments."""
     rows = []
     for r in registry.records():
+        if not r.ranges:
+            continue
         params = inspect.signature(r.constructor).parameters
         required = {k: v for k, v in r.example_kwargs().items()
                     if params[k].default is inspect.Parameter.empty}

@@ -16,14 +16,7 @@ and the value. :mod:`optzoo.schedules.registry` lists them with example argument
 - metric-driven: :func:`reduce_on_plateau` (a ``GradientTransformationExtraArgs``)
 """
 
-from optzoo.schedules.compose import join, product, warmup
-from optzoo.schedules.cosine import (
-    cosine_decay,
-    cosine_restarts,
-    linear_cosine_decay,
-    noisy_linear_cosine_decay,
-)
-from optzoo.schedules.cyclic import cyclic, one_cycle
+# Imported in the order the registry lists them: decay, cosine, cyclic, composition.
 from optzoo.schedules.decay import (
     constant,
     exponential_decay,
@@ -35,6 +28,14 @@ from optzoo.schedules.decay import (
     polynomial_decay,
     step_decay,
 )
+from optzoo.schedules.cosine import (
+    cosine_decay,
+    cosine_restarts,
+    linear_cosine_decay,
+    noisy_linear_cosine_decay,
+)
+from optzoo.schedules.cyclic import cyclic, one_cycle
+from optzoo.schedules.compose import join, product, warmup
 from optzoo.schedules.plateau import ReduceOnPlateauState, reduce_on_plateau
 
 __all__ = [

@@ -7,9 +7,18 @@ from collections.abc import Sequence
 import jax.numpy as jnp
 
 from optzoo import _validate as v
+from optzoo import registry as R
 from optzoo.schedules import _common as c
 
 __all__ = ["warmup", "join", "product"]
+
+
+def _s():
+    """The schedules package, for examples built from other schedules (imported
+    when an example is built, after the package has loaded)."""
+    from optzoo import schedules
+
+    return schedules
 
 
 def _as_schedule(fn: str, name: str, s) -> c.Schedule:
@@ -28,6 +37,15 @@ def _call(sched, step):
     return jnp.asarray(sched(step)).astype(c.float_dtype())
 
 
+@R.register(
+    kind="schedule", family="composition", year=2017,
+    reference="Goyal et al. 2017; Keras CosineDecay(warmup_target, warmup_steps)",
+    formula="lr = init_value + (schedule(0) - init_value) * step / W for step < W, "
+        "else schedule(step - W)",
+    counterparts=(R.keras("schedules.CosineDecay", "warmup_target and warmup_steps"),
+                  R.optax("warmup_cosine_decay_schedule", "optax warms up cosine decay only"),),
+    examples={"": lambda: {"schedule": _s().cosine_decay(1e-2, 900, 1e-4), "warmup_steps": 100}},
+)
 @v.named
 def warmup(schedule, warmup_steps: int, init_value: float = 0.0) -> c.Schedule:
     r"""Linear warmup from ``init_value`` to the schedule's first value, then the schedule.
@@ -70,6 +88,15 @@ def warmup(schedule, warmup_steps: int, init_value: float = 0.0) -> c.Schedule:
     return out
 
 
+@R.register(
+    kind="schedule", family="composition", year=None,
+    reference="optax.join_schedules; PyTorch SequentialLR",
+    formula="lr = schedules[i](step - boundaries[i-1]) for boundaries[i-1] <= step < boundaries[i]",
+    counterparts=(R.torch("lr_scheduler.SequentialLR"), R.optax("join_schedules"),),
+    examples={"": lambda: {"schedules": [_s().linear(0.0, 1e-2, 100), _s().constant(1e-2),
+                                         _s().cosine_decay(1e-2, 500)],
+         "boundaries": [100, 500]}},
+)
 @v.named
 def join(schedules: Sequence, boundaries: Sequence[int]) -> c.Schedule:
     r"""Schedules one after another, each counted from its own start::
@@ -110,6 +137,14 @@ def join(schedules: Sequence, boundaries: Sequence[int]) -> c.Schedule:
     return out
 
 
+@R.register(
+    kind="schedule", family="composition", year=None,
+    reference="PyTorch ChainedScheduler",
+    formula="lr = schedules[0](step) * schedules[1](step) * ...",
+    counterparts=(R.torch("lr_scheduler.ChainedScheduler"),),
+    examples={"": lambda: {"*args": (1e-2, _s().cosine_decay(1.0, 1000),
+                                     _s().cyclic(0.5, 1.0, 50))}},
+)
 @v.named
 def product(*schedules) -> c.Schedule:
     r"""The pointwise product of schedules (or numbers)::

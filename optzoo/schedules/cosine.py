@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from optzoo import _validate as v
+from optzoo import registry as R
 from optzoo.schedules import _common as c
 
 __all__ = [
@@ -18,6 +19,16 @@ __all__ = [
 ]
 
 
+@R.register(
+    kind="schedule", family="cosine", year=2017,
+    reference="Loshchilov & Hutter 2017 (SGDR); Keras CosineDecay",
+    formula="lr = (init_value - end_value) * (1 + cos(pi * min(step, T) / T)) / 2 + end_value",
+    counterparts=(R.torch("lr_scheduler.CosineAnnealingLR",
+                          "torch continues the cosine past T_max"),
+                  R.keras("schedules.CosineDecay"),
+                  R.optax("cosine_decay_schedule"),),
+    examples={"": {"init_value": 1e-2, "decay_steps": 1000, "end_value": 1e-4}},
+)
 @v.named
 def cosine_decay(
     init_value: float, decay_steps: int, end_value: float = 0.0, periodic: bool = False
@@ -79,6 +90,14 @@ def _linear_cosine(init_value, decay_steps, num_periods, alpha, beta, noise=None
     return schedule
 
 
+@R.register(
+    kind="schedule", family="cosine", year=2017,
+    reference=("Bello et al. 2017; TensorFlow 1 "
+               "tf.compat.v1.train documentation (linear_cosine_decay)"),
+    formula="lr = init_value * ((alpha + (T - t) / T) * (1 + cos(2 pi num_periods t / T)) / 2 + beta),"
+        " t = min(step, T)",
+    examples={"": {"init_value": 1e-2, "decay_steps": 1000, "num_periods": 2.0}},
+)
 @v.named
 def linear_cosine_decay(
     init_value: float,
@@ -109,6 +128,15 @@ def linear_cosine_decay(
     return _linear_cosine(init_value, decay_steps, num_periods, alpha, beta)
 
 
+@R.register(
+    kind="schedule", family="cosine", year=2017,
+    reference=("Bello et al. 2017; TensorFlow 1 "
+               "tf.compat.v1.train documentation (noisy_linear_cosine_decay)"),
+    formula="lr = init_value * ((alpha + (T - t) / T + eps_t) * (1 + cos(2 pi num_periods t / T)) / 2"
+        " + beta), eps_t ~ N(0, initial_variance / (1 + t) ** variance_decay)",
+    examples={"": lambda: dict(init_value=1e-2, decay_steps=1000, key=jax.random.key(0),
+                              initial_variance=0.1, num_periods=2.0)},
+)
 @v.named
 def noisy_linear_cosine_decay(
     init_value: float,
@@ -162,6 +190,17 @@ def noisy_linear_cosine_decay(
     return _linear_cosine(init_value, decay_steps, num_periods, alpha, beta, noise)
 
 
+@R.register(
+    kind="schedule", family="cosine", year=2017,
+    reference="Loshchilov & Hutter 2017 (SGDR); Keras CosineDecayRestarts",
+    formula="period i lasts first_decay_steps * t_mul ** i; within it lr = init_value * ((1 - alpha)"
+        " * m_mul ** i * (1 + cos(pi * frac)) / 2 + alpha)",
+    counterparts=(R.torch("lr_scheduler.CosineAnnealingWarmRestarts"),
+                  R.keras("schedules.CosineDecayRestarts"),
+                  R.optax("sgdr_schedule", "optax takes a list of periods"),),
+    examples={"": {"init_value": 1e-2, "first_decay_steps": 100, "t_mul": 2.0, "m_mul": 0.8,
+                   "alpha": 0.01}},
+)
 @v.named
 def cosine_restarts(
     init_value: float,

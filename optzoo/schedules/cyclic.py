@@ -8,6 +8,7 @@ from typing import Any
 import jax.numpy as jnp
 
 from optzoo import _validate as v
+from optzoo import registry as R
 from optzoo.schedules import _common as c
 
 __all__ = ["cyclic", "one_cycle"]
@@ -16,6 +17,14 @@ _CYCLIC_MODES = ("triangular", "triangular2", "exp_range")
 _SCALE_MODES = ("cycle", "iterations")
 
 
+@R.register(
+    kind="schedule", family="cyclic", year=2017,
+    reference="Smith 2017; PyTorch CyclicLR",
+    formula="lr = base_value + (max_value - base_value) * triangle(step) * scale(cycle or step)",
+    counterparts=(R.torch("lr_scheduler.CyclicLR"),),
+    examples={"": {"base_value": 1e-3, "max_value": 1e-2, "step_size_up": 100,
+                   "mode": "triangular2"}},
+)
 @v.named
 def cyclic(
     base_value: float,
@@ -101,6 +110,15 @@ def cyclic(
 _ANNEALS = ("cos", "linear")
 
 
+@R.register(
+    kind="schedule", family="cyclic", year=2019,
+    reference="Smith & Topin 2019; PyTorch OneCycleLR",
+    formula="max_value / div_factor -> max_value over pct_start, then -> max_value / div_factor /"
+        " final_div_factor (cos or linear)",
+    counterparts=(R.torch("lr_scheduler.OneCycleLR"),
+                  R.optax("cosine_onecycle_schedule", "optax has no three-phase variant"),),
+    examples={"": {"max_value": 1e-2, "total_steps": 1000}},
+)
 @v.named
 def one_cycle(
     max_value: float,

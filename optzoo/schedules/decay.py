@@ -13,6 +13,7 @@ import math
 import jax.numpy as jnp
 
 from optzoo import _validate as v
+from optzoo import registry as R
 from optzoo.schedules import _common as c
 
 __all__ = [
@@ -28,6 +29,12 @@ __all__ = [
 ]
 
 
+@R.register(
+    kind="schedule", family="constant", year=None,
+    reference="optax.constant_schedule",
+    formula="lr = value",
+    examples={"": {"value": 1e-3}},
+)
 @v.named
 def constant(value: float) -> c.Schedule:
     r"""A constant schedule::
@@ -41,6 +48,16 @@ def constant(value: float) -> c.Schedule:
     return c.on_step(lambda s: jnp.full(s.shape, value, c.float_dtype()))
 
 
+@R.register(
+    kind="schedule", family="step", year=None,
+    reference="Keras PiecewiseConstantDecay",
+    formula="lr = values[#{j : boundaries[j] < step}]",
+    counterparts=(R.torch("lr_scheduler.ConstantLR", "ConstantLR(factor, total_iters) is "
+                          "values=[lr * factor, lr], boundaries=[total_iters]"),
+                  R.keras("schedules.PiecewiseConstantDecay"),
+                  R.optax("piecewise_constant_schedule", "optax multiplies scales"),),
+    examples={"": {"boundaries": [300, 600, 900], "values": [1e-2, 5e-3, 1e-3, 1e-4]}},
+)
 @v.named
 def piecewise_constant(boundaries, values) -> c.Schedule:
     r"""Piecewise constant values between step boundaries::
@@ -100,6 +117,13 @@ def _powers(init_value, decay_rate, exponent) -> c.Schedule:
     )
 
 
+@R.register(
+    kind="schedule", family="step", year=None,
+    reference="PyTorch StepLR",
+    formula="lr = init_value * decay_rate ** floor(step / decay_steps)",
+    counterparts=(R.torch("lr_scheduler.StepLR"),),
+    examples={"": {"init_value": 1e-2, "decay_rate": 0.5, "decay_steps": 200}},
+)
 @v.named
 def step_decay(
     init_value: float, decay_rate: float, decay_steps: int, *, allow_growth: bool = False
@@ -126,6 +150,13 @@ def step_decay(
     return _powers(init_value, decay_rate, lambda s: c.floor_div(s, decay_steps))
 
 
+@R.register(
+    kind="schedule", family="step", year=None,
+    reference="PyTorch MultiStepLR",
+    formula="lr = init_value * decay_rate ** #{j : milestones[j] <= step}",
+    counterparts=(R.torch("lr_scheduler.MultiStepLR"),),
+    examples={"": {"init_value": 1e-2, "milestones": [300, 600, 800], "decay_rate": 0.1}},
+)
 @v.named
 def multistep_decay(
     init_value: float, milestones, decay_rate: float, *, allow_growth: bool = False
@@ -175,6 +206,16 @@ def _progress_of_rate(fn: str, init_value, decay_rate, decay_steps, staircase: b
     return _progress(fn, decay_steps, staircase)
 
 
+@R.register(
+    kind="schedule", family="exponential", year=None,
+    reference="Keras ExponentialDecay",
+    formula="lr = init_value * decay_rate ** (step / decay_steps)  (floor with staircase)",
+    counterparts=(R.torch("lr_scheduler.ExponentialLR",
+                          "ExponentialLR(gamma) is decay_rate=gamma, decay_steps=1"),
+                  R.keras("schedules.ExponentialDecay"),
+                  R.optax("exponential_decay"),),
+    examples={"": {"init_value": 1e-2, "decay_rate": 0.5, "decay_steps": 200}},
+)
 @v.named
 def exponential_decay(
     init_value: float,
@@ -208,6 +249,12 @@ def exponential_decay(
     return _powers(init_value, decay_rate, _progress(fn, decay_steps, staircase))
 
 
+@R.register(
+    kind="schedule", family="exponential", year=None,
+    reference="TensorFlow 1 tf.compat.v1.train documentation (natural_exp_decay)",
+    formula="lr = init_value * exp(-decay_rate * step / decay_steps)  (floor with staircase)",
+    examples={"": {"init_value": 1e-2, "decay_rate": 0.5, "decay_steps": 100}},
+)
 @v.named
 def natural_exp_decay(
     init_value: float, decay_rate: float, decay_steps: float = 1, staircase: bool = False
@@ -231,6 +278,13 @@ def natural_exp_decay(
     return c.on_step(lambda s: init_value * jnp.exp(-decay_rate * p(s)))
 
 
+@R.register(
+    kind="schedule", family="exponential", year=None,
+    reference="Keras InverseTimeDecay",
+    formula="lr = init_value / (1 + decay_rate * step / decay_steps)  (floor with staircase)",
+    counterparts=(R.keras("schedules.InverseTimeDecay"),),
+    examples={"": {"init_value": 1e-2, "decay_rate": 0.5, "decay_steps": 50}},
+)
 @v.named
 def inverse_time_decay(
     init_value: float, decay_rate: float, decay_steps: float = 1, staircase: bool = False
@@ -254,6 +308,16 @@ def inverse_time_decay(
     return c.on_step(lambda s: init_value / (1.0 + decay_rate * p(s)))
 
 
+@R.register(
+    kind="schedule", family="polynomial", year=None,
+    reference="Keras PolynomialDecay",
+    formula="lr = (init_value - end_value) * (1 - min(step, T) / T) ** power + end_value, "
+        "T = decay_steps (cycle: next multiple of decay_steps)",
+    counterparts=(R.torch("lr_scheduler.PolynomialLR"),
+                  R.keras("schedules.PolynomialDecay"),
+                  R.optax("polynomial_schedule", "no cycle option"),),
+    examples={"": {"init_value": 1e-2, "decay_steps": 1000, "end_value": 1e-4, "power": 2.0}},
+)
 @v.named
 def polynomial_decay(
     init_value: float,
@@ -310,6 +374,14 @@ def polynomial_decay(
     return schedule
 
 
+@R.register(
+    kind="schedule", family="polynomial", year=None,
+    reference="optax.linear_schedule; PyTorch LinearLR",
+    formula="lr = init_value + (end_value - init_value) * min(step, T) / T, T = transition_steps",
+    counterparts=(R.torch("lr_scheduler.LinearLR", "LinearLR takes factors of the base rate"),
+                  R.optax("linear_schedule"),),
+    examples={"": {"init_value": 1e-2, "end_value": 1e-4, "transition_steps": 1000}},
+)
 @v.named
 def linear(init_value: float, end_value: float, transition_steps: int) -> c.Schedule:
     r"""Linear interpolation, then constant::

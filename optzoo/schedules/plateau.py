@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import optax
 
 from optzoo import _validate as v
+from optzoo import registry as R
 from optzoo.schedules import _common as c
 
 __all__ = ["ReduceOnPlateauState", "reduce_on_plateau"]
@@ -68,6 +69,16 @@ def plateau_step(
     return level, best, bad, cool
 
 
+@R.register(
+    kind="transformation", family="plateau", year=None,
+    reference="PyTorch ReduceLROnPlateau",
+    formula="scale <- max(scale * factor, min_scale) after more than `patience` calls whose "
+        "`value` does not improve on the best by `threshold`",
+    counterparts=(R.torch("lr_scheduler.ReduceLROnPlateau"),
+                  R.optax("contrib.reduce_on_plateau",
+                          "optax measures patience in accumulated steps"),),
+    examples={"": {"factor": 0.5, "patience": 5, "cooldown": 2}},
+)
 @v.named
 def reduce_on_plateau(
     factor: float = 0.1,
