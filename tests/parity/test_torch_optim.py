@@ -143,18 +143,13 @@ CONFIGS = [
     ("Rprop", dict(lr=0.02, etas=(0.3, 1.5), step_sizes=(1e-4, 0.05), maximize=True,
                    foreach=False)),
     ("Adafactor", dict()),
-    ("Adafactor", dict(lr=0.05, beta2_decay=-0.5, eps=(1e-20, 1e-2), d=1.5, weight_decay=0.1,
+    # lr=0.01: at lr=0.05 this trajectory is ill-conditioned (torch against itself from a
+    # start moved by one ulp differs by 7e-11 after 30 steps), so the comparison would
+    # measure the problem's rounding amplification, not the implementation.
+    ("Adafactor", dict(lr=0.01, beta2_decay=-0.5, eps=(1e-20, 1e-2), d=1.5, weight_decay=0.1,
                        maximize=True)),
     ("Adafactor", dict(lr=0.02, eps=(0.1, 1e-2))),  # the eps1 clamps bind
 ]
-
-
-# One configuration whose float64 error sits at the bound: 4.3e-11 when docs/parity.md was
-# written, 1.16e-10 with the jax/XLA CPU build installed now (the same optzoo and torch code:
-# a float64 rounding difference in the compiled program, amplified over 100 steps of
-# relative-step Adafactor with update clipping). Allowed 2e-10 until it is traced.
-_TOL_OVERRIDES = {("Adafactor", "lr=0.05, beta2_decay=-0.5, eps=(1e-20, 0.01), d=1.5, "
-                                "weight_decay=0.1, maximize=True"): 2e-10}
 
 
 def _cfg(kwargs: dict) -> str:
@@ -165,8 +160,7 @@ def _cfg(kwargs: dict) -> str:
 def test_matches_torch(name, kwargs, record_parity):
     err = run_side_by_side(name, kwargs)
     record_parity("torch", name, _cfg(kwargs), err, STEPS)
-    tol = _TOL_OVERRIDES.get((name, _cfg(kwargs)), TOL)
-    assert err <= tol, f"{name}({_cfg(kwargs)}): max relative error {err:.3e}"
+    assert err <= TOL, f"{name}({_cfg(kwargs)}): max relative error {err:.3e}"
 
 
 def _asgd_average(topt, tp, state):
