@@ -36,7 +36,7 @@ def _row(record: registry.Record, parity) -> CatalogRow:
     for c in record.counterparts:
         if c.flavor is None:
             continue
-        ok = registry._parity_fields(c.library, c.flavor, parity)["verified"]
+        ok = registry.parity_fields(c.library, c.flavor, parity)["verified"]
         parts.append(f"{c.library}.{c.flavor}" + (" ✓" if ok else ""))
         checks.append(ok)
     verified = "n/a" if not checks else "yes" if all(checks) else "partly" if any(checks) else "no"
@@ -71,7 +71,7 @@ def _counterpart_cell(record: registry.Record, library: str, parity) -> str:
     if c is None:
         return "-"
     cell = f"`{c.name}`"
-    if c.flavor is not None and registry._parity_fields(library, c.flavor, parity)["verified"]:
+    if c.flavor is not None and registry.parity_fields(library, c.flavor, parity)["verified"]:
         cell += " ✓"
     return cell + (f": {c.differences}" if c.differences else "")
 

@@ -49,6 +49,7 @@ __all__ = [
     "info",
     "flavors",
     "parity_record",
+    "parity_fields",
 ]
 
 PARITY_TOLERANCE = 1e-10  # float64 bound of the design contract
@@ -162,7 +163,7 @@ class Record:
         for c in self.counterparts:
             row = dataclasses.asdict(c)
             if c.flavor is not None:
-                row.update(_parity_fields(c.library, c.flavor, parity))
+                row.update(parity_fields(c.library, c.flavor, parity))
             out["counterparts"].append(row)
         return out
 
@@ -263,7 +264,8 @@ def parity_record() -> dict[tuple[str, str], dict[str, Any]]:
     return out
 
 
-def _parity_fields(library: str, cls: str, parity) -> dict[str, Any]:
+def parity_fields(library: str, cls: str, parity) -> dict[str, Any]:
+    """``verified``, ``worst_error`` and ``configurations`` of one flavor class."""
     row = parity.get((library, cls))
     if row is None:
         return {"verified": False, "worst_error": None, "configurations": 0}
@@ -292,7 +294,7 @@ class Flavor:
     def to_json(self, parity=None) -> dict:
         parity = parity_record() if parity is None else parity
         return {"framework": self.framework, "name": self.name, "qualname": self.qualname,
-                "core": list(self.core), **_parity_fields(self.framework, self.name, parity)}
+                "core": list(self.core), **parity_fields(self.framework, self.name, parity)}
 
 
 def flavors() -> list[Flavor]:
