@@ -219,7 +219,7 @@ CASES = [
     ("warmup", S.warmup,
      dict(schedule=S.cosine_decay(0.1, 400, 0.01), warmup_steps=50, init_value=0.001),
      lambda t: ref_warmup(t, lambda u: ref_cosine(u, 0.1, 400, 0.01), 50, 0.001)),
-    ("warmup_zero", S.warmup, dict(schedule=S.step_decay(0.1, 0.5, 10), warmup_steps=0),
+    ("warmup_zero", S.warmup, dict(schedule=S.step_decay(0.1, 0.5, decay_steps=10), warmup_steps=0),
      lambda t: ref_step(t, 0.1, 0.5, 10)),
     ("join", S.join,
      dict(schedules=[S.linear(0.0, 0.1, 20), 0.1, S.exponential_decay(0.1, 0.99)],
@@ -273,9 +273,9 @@ def _keras_cases(f=float):
     ks = pytest.importorskip("keras").optimizers.schedules
     return [
         ("ExponentialDecay", ks.ExponentialDecay(f(0.1), 100, f(0.96)),
-         S.exponential_decay(0.1, 0.96, 100)),
+         S.exponential_decay(0.1, 0.96, decay_steps=100)),
         ("ExponentialDecay_staircase", ks.ExponentialDecay(f(0.1), 30, f(0.5), staircase=True),
-         S.exponential_decay(0.1, 0.5, 30, staircase=True)),
+         S.exponential_decay(0.1, 0.5, decay_steps=30, staircase=True)),
         ("PiecewiseConstantDecay",
          ks.PiecewiseConstantDecay([10, 100, 1000], [f(0.5), f(0.2), f(0.1), f(0.05)]),
          S.piecewise_constant([10, 100, 1000], [0.5, 0.2, 0.1, 0.05])),
@@ -284,9 +284,9 @@ def _keras_cases(f=float):
         ("PolynomialDecay_cycle", ks.PolynomialDecay(f(0.1), 300, f(0.001), power=0.5, cycle=True),
          S.polynomial_decay(0.1, 300, 0.001, power=0.5, cycle=True)),
         ("InverseTimeDecay", ks.InverseTimeDecay(f(0.1), 10, f(0.5)),
-         S.inverse_time_decay(0.1, 0.5, 10)),
+         S.inverse_time_decay(0.1, 0.5, decay_steps=10)),
         ("InverseTimeDecay_staircase", ks.InverseTimeDecay(f(0.1), 10, f(0.5), staircase=True),
-         S.inverse_time_decay(0.1, 0.5, 10, staircase=True)),
+         S.inverse_time_decay(0.1, 0.5, decay_steps=10, staircase=True)),
         ("CosineDecay", ks.CosineDecay(f(0.1), 400, alpha=0.1),
          S.cosine_decay(0.1, 400, end_value=0.1 * 0.1)),
         ("CosineDecay_warmup",
@@ -357,7 +357,7 @@ def _torch_lrs(make_scheduler, lr, steps):
 def _torch_cases():
     lr = pytest.importorskip("torch").optim.lr_scheduler
     return [
-        ("StepLR", 0.4, lambda o: lr.StepLR(o, 50, gamma=0.7), S.step_decay(0.4, 0.7, 50), 400),
+        ("StepLR", 0.4, lambda o: lr.StepLR(o, 50, gamma=0.7), S.step_decay(0.4, 0.7, decay_steps=50), 400),
         ("MultiStepLR", 0.4, lambda o: lr.MultiStepLR(o, [30, 70, 150], gamma=0.3),
          S.multistep_decay(0.4, [30, 70, 150], 0.3), 300),
         ("ExponentialLR", 0.2, lambda o: lr.ExponentialLR(o, gamma=0.99),
@@ -471,6 +471,27 @@ def test_huge_steps_stay_finite():
         for name, out in values.items():
             assert out.dtype == np.float64 and np.all(np.isfinite(out)), (name, out)
     assert np.isfinite(float(S.cosine_restarts(1.0, 3, t_mul=1.0, m_mul=0.5)(2**31 - 1)))
+
+
+def test_python_int_steps_beyond_int32_saturate():
+    # int(2**31) once raised OverflowError in jnp.asarray; counters saturate at
+    # 2**31 - 1, so a schedule reads any larger integer step as that one.
+    for name, sched in _registry_schedules().items():
+        top = float(sched(2**31 - 1))
+        for step in (2**31, 2**40, np.int64(2**40)):
+            assert float(sched(step)) == top, (name, step)
+        assert float(sched(-(2**40))) == float(sched(0)), name
+
+
+@pytest.mark.parametrize("ctor", [S.step_decay, S.exponential_decay, S.natural_exp_decay,
+                                  S.inverse_time_decay])
+def test_keras_positional_order_fails_loudly(ctor):
+    # Keras, TF and optax write (init, decay_steps, decay_rate): here decay_rate comes
+    # second and everything after it is keyword-only, so their order is a TypeError,
+    # not a schedule that decays at rate 1000 (which once gave 5e-5 or 0.0 at step 1).
+    with pytest.raises(TypeError, match="positional"):
+        ctor(0.1, 1000, 0.5)
+    assert float(ctor(0.1, 0.5, decay_steps=1000)(0)) == pytest.approx(0.1)
 
 
 def test_negative_steps_read_as_zero():

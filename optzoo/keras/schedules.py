@@ -47,7 +47,9 @@ def ExponentialDecay(
     ``optax.exponential_decay(init, decay_steps, decay_rate, staircase=...)`` with
     no ``transition_begin``; PyTorch's ``ExponentialLR`` decays every step
     (``decay_steps = 1``)."""
-    return _shared.exponential_decay(initial_learning_rate, decay_rate, decay_steps, staircase)
+    return _shared.exponential_decay(
+        initial_learning_rate, decay_rate, decay_steps=decay_steps, staircase=staircase
+    )
 
 
 @v.named(init_value="initial_learning_rate")
@@ -96,7 +98,9 @@ def InverseTimeDecay(
     r"""``lr(step) = initial_learning_rate / (1 + decay_rate * step / decay_steps)``,
     with ``floor(step / decay_steps)`` when ``staircase`` (TensorFlow 1's
     ``inverse_time_decay``)."""
-    return _shared.inverse_time_decay(initial_learning_rate, decay_rate, decay_steps, staircase)
+    return _shared.inverse_time_decay(
+        initial_learning_rate, decay_rate, decay_steps=decay_steps, staircase=staircase
+    )
 
 
 @v.named(init_value="initial_learning_rate")

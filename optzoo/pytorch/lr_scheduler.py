@@ -121,7 +121,7 @@ def StepLR(lr, step_size: int, gamma: float = 0.1, last_epoch: int = -1) -> LRSc
     fn = "StepLR"
     v.check_int(fn, "step_size", step_size, 1)
     _check_last_epoch(fn, last_epoch)
-    return _mult(fn, lr, S.step_decay(1.0, gamma, step_size, allow_growth=True))
+    return _mult(fn, lr, S.step_decay(1.0, gamma, decay_steps=step_size, allow_growth=True))
 
 
 @v.named(decay_rate="gamma")

@@ -4,6 +4,13 @@ Each constructor checks its arguments and returns a pure ``schedule(step) -> lr`
 that traces: it accepts a Python int, an integer or float array, or a tracer
 (``jax.jit``, ``jax.vmap``) and returns the default float dtype (float32, float64
 under x64). Negative steps are treated as step 0.
+
+In :func:`step_decay`, :func:`exponential_decay`, :func:`natural_exp_decay` and
+:func:`inverse_time_decay` every argument after ``init_value, decay_rate`` is
+keyword-only (``decay_steps=``, ``staircase=``): Keras, TensorFlow and optax take
+``decay_steps`` before ``decay_rate``, so their positional habit,
+``exponential_decay(0.1, 1000, 0.5)``, fails loudly here instead of decaying at a
+rate of 1000 every half step.
 """
 
 from __future__ import annotations
@@ -126,7 +133,7 @@ def _powers(init_value, decay_rate, exponent) -> c.Schedule:
 )
 @v.named
 def step_decay(
-    init_value: float, decay_rate: float, decay_steps: int, *, allow_growth: bool = False
+    init_value: float, decay_rate: float, *, decay_steps: int, allow_growth: bool = False
 ) -> c.Schedule:
     r"""Multiply by ``decay_rate`` every ``decay_steps`` steps::
 
@@ -220,9 +227,9 @@ def _progress_of_rate(fn: str, init_value, decay_rate, decay_steps, staircase: b
 def exponential_decay(
     init_value: float,
     decay_rate: float,
+    *,
     decay_steps: float = 1,
     staircase: bool = False,
-    *,
     allow_growth: bool = False,
 ) -> c.Schedule:
     r"""Exponential decay::
@@ -257,7 +264,7 @@ def exponential_decay(
 )
 @v.named
 def natural_exp_decay(
-    init_value: float, decay_rate: float, decay_steps: float = 1, staircase: bool = False
+    init_value: float, decay_rate: float, *, decay_steps: float = 1, staircase: bool = False
 ) -> c.Schedule:
     r"""Exponential decay with a natural-log rate::
 
@@ -287,7 +294,7 @@ def natural_exp_decay(
 )
 @v.named
 def inverse_time_decay(
-    init_value: float, decay_rate: float, decay_steps: float = 1, staircase: bool = False
+    init_value: float, decay_rate: float, *, decay_steps: float = 1, staircase: bool = False
 ) -> c.Schedule:
     r"""Inverse-time decay::
 
