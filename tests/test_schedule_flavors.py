@@ -95,3 +95,22 @@ def test_torch_options_beyond_the_core_defaults():
         L.OneCycleLR(0.1, total_steps=10, anneal_strategy="exp")
     with pytest.raises(ValueError, match="^SequentialLR: milestones must be strictly"):
         L.SequentialLR([L.StepLR(0.1, 3)] * 3, [5, 2])
+
+
+def _check_python_ints_beyond_int32(fn):
+    """A Python or NumPy integer step past int32 saturates, as step counters do,
+    instead of raising ``OverflowError`` on conversion."""
+    top = float(fn(2**31 - 1))
+    for step in (2**31, 2**40, np.int64(2**40)):
+        assert float(fn(step)) == top, step
+    assert float(fn(-(2**40))) == float(fn(0))
+
+
+@pytest.mark.parametrize("name", sorted(TORCH))
+def test_torch_scheduler_python_int_beyond_int32(name):
+    _check_python_ints_beyond_int32(TORCH[name]())
+
+
+@pytest.mark.parametrize("name", sorted(KERAS))
+def test_keras_schedule_python_int_beyond_int32(name):
+    _check_python_ints_beyond_int32(KERAS[name]())

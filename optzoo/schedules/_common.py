@@ -28,7 +28,13 @@ def float_dtype():
 
 
 def as_step(step: Any) -> jax.Array:
-    """The step as an array of its own (integer or float) dtype, clipped at 0."""
+    """The step as an array of its own (integer or float) dtype, clipped at 0.
+
+    A Python or NumPy integer beyond the default integer dtype (int32 unless x64 is
+    on) saturates at its maximum, as the optimizers' step counters do, instead of
+    overflowing on conversion."""
+    if isinstance(step, (int, np.integer)) and not isinstance(step, bool):
+        step = min(max(int(step), 0), jnp.iinfo(jnp.asarray(0).dtype).max)
     s = jnp.asarray(step)
     if not (jnp.issubdtype(s.dtype, jnp.integer) or jnp.issubdtype(s.dtype, jnp.floating)):
         s = s.astype(jnp.int32)
