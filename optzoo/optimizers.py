@@ -891,8 +891,11 @@ def newton(learning_rate: Any = 1.0, damping: float = 0.0) -> optax.GradientTran
 
     ``learning_rate = 1`` and ``damping = 0`` (the defaults) are the pure Newton
     step, exact in one step on a quadratic; ``damping > 0`` is the
-    Levenberg-Marquardt-style regulariser that keeps the step defined (and a
-    descent direction once ``damping > -lambda_min(H)``). Call
+    Levenberg-Marquardt-style regulariser that keeps the step well conditioned
+    (and a descent direction once ``damping > -lambda_min(H)``). Where
+    ``H + damping I`` is singular the step is the least-norm least-squares
+    solution ``pinv(H + damping I) grad`` instead of a NaN (see
+    :func:`optzoo.transforms.scale_by_newton`). Call
     ``update(grad, state, params, value_fn=loss)``. Size limit: ``n^2`` floats for
     ``H`` (n = 10^4 float32 is 400 MB) and ``O(n^3)`` time; beyond a few thousand
     parameters use :func:`newton_cg`. optax has no Newton method.

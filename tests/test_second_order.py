@@ -425,3 +425,29 @@ def test_two_loop_recursion_ring_and_history_orders_agree():
         keep = [0, 2, 3, 4]
         want = _bfgs_inverse_hessian(list(s[keep]), list(y[keep]), 1.3) @ q
         assert max_rel_err(got, want) < 1e-12
+
+
+def test_newton_singular_hessian_takes_the_least_squares_step():
+    """``damping = 0`` on a function flat along ``x0 - x1``: LU fails on the singular
+    Hessian; the step is ``pinv(H) g`` (no move along the flat direction), finite,
+    jitted or not, and reaches the minimum in one step."""
+
+    def loss(p):
+        return (p["w"][0] + p["w"][1]) ** 2 + (p["w"][2] - 1.0) ** 2
+
+    with x64():
+        p = {"w": jnp.asarray([1.0, 2.0, 3.0])}
+        g = jax.grad(loss)(p)
+        hess = np.array([[2.0, 2.0, 0.0], [2.0, 2.0, 0.0], [0.0, 0.0, 2.0]])
+        ref = -np.linalg.lstsq(hess, np.asarray(g["w"]), rcond=None)[0]
+        for damping in (0.0, 0.0 * jnp.ones([])):  # a plain zero and an array zero
+            tx = newton(damping=damping)
+            for update in (tx.update, jax.jit(tx.update, static_argnames="value_fn")):
+                u, _ = update(g, tx.init(p), p, value_fn=loss)
+                np.testing.assert_allclose(np.asarray(u["w"]), ref, rtol=1e-12, atol=1e-12)
+        assert float(loss(optax.apply_updates(p, u))) < 1e-20
+    with jax.enable_x64(False):  # float32: finite, and the same step
+        p32 = {"w": jnp.asarray([1.0, 2.0, 3.0], jnp.float32)}
+        tx = newton()
+        u, _ = tx.update(jax.grad(loss)(p32), tx.init(p32), p32, value_fn=loss)
+        np.testing.assert_allclose(np.asarray(u["w"]), ref, rtol=1e-6)

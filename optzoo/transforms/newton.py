@@ -31,8 +31,15 @@ def scale_by_newton(damping: float = 0.0) -> optax.GradientTransformationExtraAr
 
     ``H = hessian(value_fn)(params)`` is formed as an ``n x n`` matrix of the
     flattened params (``jax.hessian``) and solved by Cholesky-free LU
-    (``jnp.linalg.solve``). Cost: ``n`` Hessian-vector products and ``O(n^3)`` for
-    the solve; memory ``n^2`` floats. Call ``update(g, state, params, value_fn=f)``.
+    (``jnp.linalg.solve``). Where ``H + damping I`` is singular (LU then gives a
+    NaN or Inf, e.g. ``damping = 0`` on a function that is flat along some
+    direction) the step is the least-squares solution of least norm,
+    ``pinv(H + damping I) g`` (``jnp.linalg.pinv``, NumPy's ``lstsq`` answer): no
+    move along the flat directions, the Newton step on the others. Non-finite
+    gradients still give a non-finite step (see the non-finite policy). Cost: ``n``
+    Hessian-vector products and ``O(n^3)`` for the solve (the pseudo-inverse, an
+    SVD, runs only on a singular step); memory ``n^2`` floats. Call
+    ``update(g, state, params, value_fn=f)``.
     """
     fn = v.owner("scale_by_newton")
     v.check_nonnegative(fn, "damping", damping)
@@ -46,7 +53,14 @@ def scale_by_newton(damping: float = 0.0) -> optax.GradientTransformationExtraAr
         # half precisions have no dense solver; solve in at least float32
         h = wide(jax.hessian(lambda z: value_fn(unravel(z)))(x))
         h = h + damping * jnp.eye(x.shape[0], dtype=h.dtype)
-        direction = jnp.linalg.solve(h, g.astype(h.dtype))
+        g = g.astype(h.dtype)
+        direction = jnp.linalg.solve(h, g)
+        direction = jax.lax.cond(
+            jnp.all(jnp.isfinite(direction)),
+            lambda d: d,
+            lambda d: jnp.linalg.pinv(h, hermitian=True) @ g,  # singular: least squares
+            direction,
+        )
         out = jax.tree.map(lambda d, u: d.astype(u.dtype), unravel(direction), updates)
         return out, state._replace(count=optax.safe_increment(state.count))
 
