@@ -27,8 +27,10 @@ __all__ = ["SkipNonfiniteState", "skip_nonfinite"]
 class SkipNonfiniteState(NamedTuple):
     """State of :func:`skip_nonfinite`.
 
-    ``skipped``: total number of dropped steps (int32, saturating).
-    ``consecutive``: dropped steps since the last applied one (int32, saturating).
+    ``skipped``: total number of dropped steps (int32, saturating); a non-finite
+    step applied after giving up is not counted.
+    ``consecutive``: non-finite steps since the last finite one, dropped or applied
+    after giving up (int32, saturating; optax's ``notfinite_count``).
     ``last_finite``: whether the most recent step was applied as computed.
     ``inner_state``: the wrapped transformation's state, untouched by dropped steps.
     """
@@ -68,11 +70,12 @@ def skip_nonfinite(
     On each call the inner transformation runs, then::
 
         ok_t = all(isfinite(grads_t)) and all(isfinite(inner_updates_t))
-        updates_t     = inner_updates_t    if ok_t or give_up_t else zeros_like(grads_t)
-        inner_state_t = new_inner_state_t  if ok_t or give_up_t else inner_state_{t-1}
-        skipped_t     = skipped_{t-1} + (not ok_t)
         consecutive_t = 0 if ok_t else consecutive_{t-1} + 1
         give_up_t     = max_consecutive is not None and consecutive_t > max_consecutive
+        apply_t       = ok_t or give_up_t
+        updates_t     = inner_updates_t    if apply_t else zeros_like(grads_t)
+        inner_state_t = new_inner_state_t  if apply_t else inner_state_{t-1}
+        skipped_t     = skipped_{t-1} + (not apply_t)
 
     A dropped step therefore leaves the params (the update is exactly zero) and the
     inner state (including its step counter) *bitwise* unchanged: the next finite
@@ -85,14 +88,18 @@ def skip_nonfinite(
         ``value`` are passed through).
       max_consecutive: ``None`` (default) drops non-finite steps forever. An
         integer ``n >= 0`` gives up after ``n`` consecutive dropped steps and then
-        applies the non-finite step, so that a run that has truly diverged fails
-        loudly instead of stalling; this is the rule of
-        ``optax.apply_if_finite(inner, max_consecutive_errors=n)``.
+        applies the non-finite steps (until a finite one resets the run), so that
+        a run that has truly diverged fails loudly instead of stalling; this is the
+        rule of ``optax.apply_if_finite(inner, max_consecutive_errors=n)``. ``n = 0``
+        therefore never drops a step (every step is applied, ``skipped`` stays 0),
+        as ``max_consecutive_errors=0`` in optax.
 
     Differences from ``optax.apply_if_finite``: optax inspects only the incoming
     gradients, so a finite gradient that makes the inner update overflow (e.g. a
     float16 second moment) still corrupts the params; here the inner's output is
-    checked too. optax also has no "never give up" setting. Otherwise the two
+    checked too. optax also has no "never give up" setting. optax's
+    ``total_notfinite`` counts every non-finite step, ``skipped`` only the dropped
+    ones (it differs by the steps applied after giving up). Otherwise the two
     agree step for step.
     """
     fn = v.owner("skip_nonfinite")
@@ -112,8 +119,8 @@ def skip_nonfinite(
         new_updates, new_inner = inner.update(updates, state.inner_state, params, **extra_args)
         ok = jnp.logical_and(_all_finite(updates), _all_finite(new_updates))
         consecutive = jnp.where(ok, 0, optax.safe_increment(state.consecutive)).astype(jnp.int32)
-        skipped = jnp.where(ok, state.skipped, optax.safe_increment(state.skipped))
         apply = ok if max_consecutive is None else jnp.logical_or(ok, consecutive > max_consecutive)
+        skipped = jnp.where(apply, state.skipped, optax.safe_increment(state.skipped))
         out = jax.tree.map(lambda u: jnp.where(apply, u, jnp.zeros_like(u)), new_updates)
         inner_state = jax.tree.map(
             lambda new, old: jnp.where(apply, new, old), new_inner, state.inner_state

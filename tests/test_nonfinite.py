@@ -95,13 +95,16 @@ def test_matches_apply_if_finite_on_gradients():
     ours = optzoo.skip_nonfinite(optax.adam(0.1), max_consecutive=2)
     theirs = optax.apply_if_finite(optax.adam(0.1), max_consecutive_errors=2)
     s1, s2 = ours.init(params), theirs.init(params)
+    applied_nonfinite = 0  # optax's total_notfinite counts these too; skipped does not
     for x in seq:
         g = {"w": params["w"] * x}
         u1, s1 = ours.update(g, s1, params)
         u2, s2 = theirs.update(g, s2, params)
         np.testing.assert_array_equal(np.asarray(u1["w"]), np.asarray(u2["w"]))
-        assert int(s1.skipped) == int(s2.total_notfinite)
+        applied_nonfinite += int(not np.isfinite(x) and int(s2.notfinite_count) > 2)
+        assert int(s1.skipped) == int(s2.total_notfinite) - applied_nonfinite
         assert int(s1.consecutive) == int(s2.notfinite_count)
+    assert applied_nonfinite == 1
 
 
 def test_jit_and_vmap():
@@ -125,6 +128,27 @@ def test_give_up_after_max_consecutive():
     assert not np.any(np.asarray(u["w"]))
     u, state = tx.update(bad, state, params)  # the second consecutive one goes through
     assert np.isnan(np.asarray(u["w"])[0]) and int(state.consecutive) == 2
+    assert int(state.skipped) == 1  # applied, so not counted as skipped
+
+
+@pytest.mark.parametrize("jit", [False, True], ids=["eager", "jit"])
+def test_max_consecutive_zero_never_skips(jit):
+    """``max_consecutive=0`` drops nothing, as ``optax.apply_if_finite(...,
+    max_consecutive_errors=0)``: every step is applied (the same updates as optax),
+    and ``skipped`` counts no step, since none was dropped."""
+    params = {"w": jnp.linspace(-1.0, 1.0, 4)}
+    ours = optzoo.skip_nonfinite(optzoo.sgd(0.1), max_consecutive=0)
+    theirs = optax.apply_if_finite(optzoo.sgd(0.1), max_consecutive_errors=0)
+    update = jax.jit(ours.update) if jit else ours.update
+    s1, s2 = ours.init(params), theirs.init(params)
+    for x in [1.0, jnp.nan, jnp.inf, 2.0]:
+        g = {"w": params["w"] * x}
+        u1, s1 = update(g, s1, params)
+        u2, s2 = theirs.update(g, s2, params)
+        np.testing.assert_array_equal(np.asarray(u1["w"]), np.asarray(u2["w"]))
+        assert int(s1.skipped) == 0, x
+        assert int(s1.consecutive) == int(s2.notfinite_count)
+        assert bool(s1.last_finite) == bool(np.isfinite(x))
 
 
 def test_never_gives_up_by_default():
