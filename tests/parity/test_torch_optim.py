@@ -18,96 +18,33 @@ import torch
 
 import optzoo.pytorch as ozt
 from tests.helpers import x64
+from tests.parity.harness import (  # noqa: F401 (torch_float64: a fixture)
+    NAMES,
+    STEPS,
+    TOL,
+    leaf_rel_err,
+    loss_jax,
+    loss_torch,
+    problem,
+    run_against,
+    torch_float64,
+)
 
-STEPS = 100
-TOL = 1e-10
-NAMES = ("w1", "b1", "w2", "b2")
-
-
-@pytest.fixture(autouse=True)
-def torch_float64():
-    """torch keeps scalar state (NAdam's ``mu_product``, step counts) in the default
-    dtype; float64 on both sides means that one too."""
-    previous, threads = torch.get_default_dtype(), torch.get_num_threads()
-    torch.set_default_dtype(torch.float64)
-    torch.set_num_threads(1)  # these tensors are tiny; more threads only contend
-    yield
-    torch.set_default_dtype(previous)
-    torch.set_num_threads(threads)
-
-
-def _problem(seed=0):
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(16, 4))
-    y = rng.normal(size=(16, 2))
-    params = {
-        "w1": rng.normal(size=(4, 5)) * 0.5,
-        "b1": rng.normal(size=(5,)) * 0.1,
-        "w2": rng.normal(size=(5, 2)) * 0.5,
-        "b2": rng.normal(size=(2,)) * 0.1,
-    }
-    return x, y, params
-
-
-def _loss_jax(p, x, y, sign=1.0):
-    h = jnp.tanh(x @ p["w1"] + p.get("b1", 0.0))
-    return sign * jnp.mean((h @ p["w2"] + p.get("b2", 0.0) - y) ** 2)
-
-
-def _loss_torch(p, x, y, sign=1.0):
-    h = torch.tanh(x @ p["w1"] + p.get("b1", 0.0))
-    return sign * torch.mean((h @ p["w2"] + p.get("b2", 0.0) - y) ** 2)
-
-
-def _fast_jit(f):
-    """``jax.jit`` with XLA's backend optimisation off: these programs are tiny and
-    run 100 times, so compiling them is most of the cost."""
-    return jax.jit(f, compiler_options={"xla_backend_optimization_level": 0})
-
-
-def leaf_rel_err(actual: dict, expected: dict) -> float:
-    worst = 0.0
-    for k in expected:
-        e = np.asarray(expected[k], np.float64)
-        a = np.asarray(actual[k], np.float64)
-        worst = max(worst, float(np.max(np.abs(a - e)) / max(np.max(np.abs(e)), 1e-300)))
-    return worst
+pytestmark = pytest.mark.usefixtures("torch_float64")
 
 
 def run_side_by_side(name: str, kwargs: dict, steps: int = STEPS, torch_kwargs=None,
                      names=NAMES, torch_cls=None, after=None):
-    """Train both; return the largest per-step relative error. With ``maximize``
-    both sides maximize the negated loss, so training stays stable."""
-    x, y, init = _problem()
-    sign = -1.0 if kwargs.get("maximize") else 1.0
-    init = {k: init[k] for k in names}
-    tp = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in init.items()}
+    """``torch.optim.<name>`` against ``optzoo.pytorch.<name>`` at the same keyword
+    arguments; return the largest per-step relative error. With ``maximize`` both
+    sides maximize the negated loss, so training stays stable."""
     cls = torch_cls or getattr(torch.optim, name)
-    topt = cls([tp[k] for k in names], **(torch_kwargs if torch_kwargs is not None else kwargs))
-    tx_t, ty_t = torch.tensor(x), torch.tensor(y)
-    with x64():
-        tx = getattr(ozt, name)(**kwargs)
-        params = {k: jnp.asarray(v, jnp.float64) for k, v in init.items()}
-        state = tx.init(params)
-        xj, yj = jnp.asarray(x), jnp.asarray(y)
-
-        @_fast_jit
-        def step(params, state):
-            grads = jax.grad(_loss_jax)(params, xj, yj, sign)
-            updates, state = tx.update(grads, state, params)
-            return optax.apply_updates(params, updates), state
-
-        worst = 0.0
-        for _ in range(steps):
-            topt.zero_grad()
-            _loss_torch(tp, tx_t, ty_t, sign).backward()
-            topt.step()
-            params, state = step(params, state)
-            expected = {k: t.detach().numpy() for k, t in tp.items()}
-            worst = max(worst, leaf_rel_err(params, expected))
-            if after is not None:
-                worst = max(worst, after(topt, tp, state))
-    return worst
+    return run_against(
+        lambda tensors: cls(tensors, **(torch_kwargs if torch_kwargs is not None else kwargs)),
+        lambda: getattr(ozt, name)(**kwargs),
+        steps=steps, names=names, sign=-1.0 if kwargs.get("maximize") else 1.0,
+        after=None if after is None else (lambda ref, tp, state, params: after(ref, tp, state)),
+    )
 
 
 CONFIGS = [
@@ -291,7 +228,7 @@ def test_lr_schedule_matches_torch_scheduler(record_parity):
     """``lr`` as a schedule equals torch stepping a scheduler once per optimizer step."""
     from optzoo.pytorch import lr_scheduler as ozs
 
-    x, y, init = _problem(1)
+    x, y, init = problem(1)
     tp = {k: torch.tensor(v, requires_grad=True) for k, v in init.items()}
     topt = torch.optim.Adam([tp[k] for k in NAMES], lr=0.02)
     sched = torch.optim.lr_scheduler.StepLR(topt, step_size=7, gamma=0.7)
@@ -303,7 +240,7 @@ def test_lr_schedule_matches_torch_scheduler(record_parity):
         worst = 0.0
         for _ in range(STEPS):
             topt.zero_grad()
-            _loss_torch(tp, torch.tensor(x), torch.tensor(y)).backward()
+            loss_torch(tp, torch.tensor(x), torch.tensor(y)).backward()
             topt.step()
             sched.step()
             params, state = step(params, state)
@@ -313,7 +250,7 @@ def test_lr_schedule_matches_torch_scheduler(record_parity):
 
 
 def _apply(tx, params, state, x, y):
-    grads = jax.grad(_loss_jax)(params, x, y)
+    grads = jax.grad(loss_jax)(params, x, y)
     updates, state = tx.update(grads, state, params)
     return optax.apply_updates(params, updates), state
 
