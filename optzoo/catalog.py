@@ -22,7 +22,7 @@ class CatalogRow(NamedTuple):
     name: str
     family: str
     reference: str
-    flavors: str  # e.g. "torch.Adam ✓, keras.Adam ✓"
+    flavors: str  # e.g. "torch.Adam ✓, keras.Adam ✓" (and a reference: "pytorch_optimizer.Adan ✓")
     verified: str  # "yes", "partly", "no" or "n/a" (no framework flavor)
 
 
@@ -37,7 +37,8 @@ def _row(record: registry.Record, parity) -> CatalogRow:
         if c.flavor is None:
             continue
         ok = registry.parity_fields(c.library, c.flavor, parity)["verified"]
-        parts.append(f"{c.library}.{c.flavor}" + (" ✓" if ok else ""))
+        label = c.flavor if c.library == "reference" else f"{c.library}.{c.flavor}"
+        parts.append(label + (" ✓" if ok else ""))
         checks.append(ok)
     verified = "n/a" if not checks else "yes" if all(checks) else "partly" if any(checks) else "no"
     reference = record.reference + (f" ({record.year})" if record.year and
@@ -78,19 +79,20 @@ def _counterpart_cell(record: registry.Record, library: str, parity) -> str:
 
 def markdown() -> str:
     """The README's zoo tables: every optimizer, wrapper and schedule of the registry
-    with its reference and its PyTorch, Keras and optax counterparts (✓: the flavor
-    is parity-verified; after a colon, how the core optimizer differs)."""
+    with its reference and its PyTorch, Keras, optax and published reference-code
+    counterparts (✓: the flavor, or for reference code the core itself, is
+    parity-verified; after a colon, how the core optimizer differs)."""
     parity = registry.parity_record()
     heads = {
-        "optimizer": "| optimizer | family | reference | PyTorch | Keras | optax |",
-        "wrapper": "| wrapper | what | reference | PyTorch | Keras | optax |",
-        "schedule": "| schedule | formula | reference | PyTorch | Keras | optax |",
+        "optimizer": "| optimizer | family | reference | PyTorch | Keras | optax | reference code |",
+        "wrapper": "| wrapper | what | reference | PyTorch | Keras | optax | reference code |",
+        "schedule": "| schedule | formula | reference | PyTorch | Keras | optax | reference code |",
     }
     titles = {"optimizer": "### Optimizers", "wrapper": "### Clipping, monitoring, wrappers",
               "schedule": "### Schedules (`optzoo.schedules`)"}
     out = [README_BEGIN]
     for kind, head in heads.items():
-        out += ["", titles[kind], "", head, "|---" * 6 + "|"]
+        out += ["", titles[kind], "", head, "|---" * 7 + "|"]
         for r in registry.records():
             if r.kind != kind and not (kind == "schedule" and r.kind == "transformation"):
                 continue
@@ -99,7 +101,8 @@ def markdown() -> str:
             ref = r.reference + (f" ({r.year})" if r.year and str(r.year) not in r.reference
                                  else "")
             cells = [f"`{r.name}`", second, ref] + [
-                _counterpart_cell(r, lib, parity) for lib in ("torch", "keras", "optax")]
+                _counterpart_cell(r, lib, parity)
+                for lib in ("torch", "keras", "optax", "reference")]
             out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(out + ["", README_END])
 

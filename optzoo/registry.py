@@ -63,9 +63,11 @@ _FLAVOR_MODULES = {"torch": "optzoo.pytorch", "keras": "optzoo.keras"}
 class Counterpart:
     """The same algorithm in another library.
 
-    ``library``: ``"torch"``, ``"keras"`` or ``"optax"``. ``name``: its name there
+    ``library``: ``"torch"``, ``"keras"``, ``"optax"`` or ``"reference"`` (a
+    published implementation, :func:`reference`). ``name``: its name there
     (``"torch.optim.Adam"``). ``flavor``: the optzoo class that reproduces it number
-    for number (``"Adam"`` in ``optzoo.pytorch``), or ``None``. ``differences``: how
+    for number (``"Adam"`` in ``optzoo.pytorch``; for a reference, its parity key
+    ``"<package>.<cls>"``, reproduced by the core constructor), or ``None``. ``differences``: how
     the core optimizer differs from it; empty when they are equal.
     """
 
@@ -85,6 +87,14 @@ def keras(cls: str, differences: str = "") -> Counterpart:
     """``keras.optimizers.<cls>`` (``schedules.X`` for a schedule), reproduced by
     ``optzoo.keras.<cls>``."""
     return Counterpart("keras", f"keras.optimizers.{cls}", cls, differences)
+
+
+def reference(package: str, cls: str, differences: str = "") -> Counterpart:
+    """``cls`` of the PyPI package ``package``: the implementation that the authors of
+    an algorithm, or the field, publish (pinned in the ``test`` extra). optzoo's core
+    constructor itself reproduces it, checked step by step; the parity record keys
+    it ``("reference", "<package>.<cls>")``."""
+    return Counterpart("reference", f"{package}.{cls}", f"{package}.{cls}", differences)
 
 
 def optax(name: str, differences: str = "") -> Counterpart:
