@@ -25,11 +25,15 @@ for _m in _pkgutil.iter_modules(transforms.__path__):
 
 _EXPORTED = [r.name for r in registry.records() if r.kind in ("optimizer", "wrapper")]
 globals().update({r.name: r.constructor for r in registry.records() if r.name in _EXPORTED})
+# helpers that read an optimizer's state (optzoo.swa_params), declared with registry.export
+_HELPERS = registry._EXPORTS
+globals().update(_HELPERS)
 
 __version__ = "0.1.0"
 
 __all__ = [
     *_EXPORTED,
+    *_HELPERS,
     "asgd_averaged_params",
     "data",
     "fit",

@@ -224,6 +224,22 @@ def register(
     return decorate
 
 
+_EXPORTS: dict[str, Callable[..., Any]] = {}
+
+
+def export(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Export a public helper of an optimizer's module (one that reads its state,
+    such as :func:`optzoo.swa_params`) as ``optzoo.<name>``; returns it unchanged."""
+    _EXPORTS[fn.__name__] = fn
+    return fn
+
+
+def exports() -> dict[str, Callable[..., Any]]:
+    """The helpers declared with :func:`export`, by name."""
+    _load()
+    return dict(_EXPORTS)
+
+
 def _load() -> None:
     """Import every module that registers something."""
     importlib.import_module("optzoo")
@@ -322,7 +338,7 @@ def flavors() -> list[Flavor]:
                 core.setdefault((c.library, c.flavor), []).append(r.name)
     out = []
     for framework, modname in _FLAVOR_MODULES.items():
-        for sub in ("", "lr_scheduler", "schedules"):
+        for sub in ("", "lr_scheduler", "swa_utils", "schedules"):
             try:
                 mod = importlib.import_module(f"{modname}.{sub}" if sub else modname)
             except ImportError:

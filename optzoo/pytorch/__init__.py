@@ -6,7 +6,7 @@ and defaults, as optax transformations and schedules, equal number for number.
 See ``docs/porting.md`` for param groups, scheduler stepping and closures.
 """
 
-from optzoo.pytorch import lr_scheduler
+from optzoo.pytorch import lr_scheduler, swa_utils
 from optzoo.pytorch.clip import ClipGradNorm, ClipGradValue, clip_grad_norm, clip_grad_value
 from optzoo.pytorch.lbfgs import LBFGS
 from optzoo.pytorch.optim import (
@@ -47,4 +47,5 @@ __all__ = [
     "clip_grad_norm",
     "clip_grad_value",
     "lr_scheduler",
+    "swa_utils",
 ]
