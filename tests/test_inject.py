@@ -100,6 +100,14 @@ CORE = {
     "clip_by_global_norm": _i(z.clip_by_global_norm, max_norm=0.9),
     "skip_nonfinite": _i(z.skip_nonfinite, inner=optzoo.adam(0.02, b1=0.8),
                          max_consecutive=3),
+    "schedule_free_adamw": _i(z.schedule_free_adamw, learning_rate=0.02, b1=0.8, b2=0.99,
+                              eps=1e-6, weight_decay=1e-3, warmup_steps=3, r=0.5,
+                              weight_lr_power=1.5),
+    "schedule_free_sgd": _i(z.schedule_free_sgd, learning_rate=0.05, momentum=0.8,
+                            weight_decay=1e-3, warmup_steps=3, r=0.5, weight_lr_power=1.5),
+    "schedule_free_radam": _i(z.schedule_free_radam, learning_rate=0.02, b1=0.8, b2=0.9,
+                              eps=1e-6, weight_decay=1e-3, r=0.5, weight_lr_power=1.5,
+                              silent_sgd_phase=False),
 }
 
 TORCH = {

@@ -1,0 +1,83 @@
+"""Focused checks of Defazio's optimizers beyond the reference parity
+(tests/parity/test_reference_defazio.py): schedule-free's evaluation params and
+the paper's three sequences, and the edge cases the references handle by skipping."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import optzoo
+from tests.helpers import x64
+
+
+def _params():
+    rng = np.random.default_rng(0)
+    return {"w": jnp.asarray(rng.normal(size=(3, 2))), "b": jnp.asarray(rng.normal(size=(2,)))}
+
+
+def _loss(p):
+    return jnp.sum((p["w"] - 0.3) ** 2) + jnp.sum(jnp.sin(p["b"]))
+
+
+def _run(tx, params, steps):
+    state = tx.init(params)
+    for _ in range(steps):
+        updates, state = tx.update(jax.grad(_loss)(params), state, params)
+        params = optax.apply_updates(params, updates)
+    return params, state
+
+
+@pytest.mark.parametrize("make", [optzoo.schedule_free_adamw, optzoo.schedule_free_sgd,
+                                  optzoo.schedule_free_radam])
+def test_schedule_free_eval_params_before_any_update_are_the_params(make):
+    params = _params()
+    state = make().init(params)
+    x = optzoo.schedule_free_eval_params(state, params)
+    for k in params:
+        np.testing.assert_array_equal(x[k], params[k])
+
+
+def test_schedule_free_sgd_follows_the_papers_three_sequences():
+    """Defazio et al. (2024), Eq. 1-3 with c_{t+1} = 1/(t+1) (r = 0, weight_lr_power = 0):
+    y_t = (1-b) z_t + b x_t, z_{t+1} = z_t - lr g(y_t), x_{t+1} = (1-c) x_t + c z_{t+1}."""
+    lr, b = 0.1, 0.8
+    with x64():
+        params = _params()
+        tx = optzoo.schedule_free_sgd(lr, momentum=b, weight_lr_power=0.0)
+        state = tx.init(params)
+        x = z = y = params
+        for t in range(1, 21):
+            g = jax.grad(_loss)(y)
+            z = jax.tree.map(lambda z, g: z - lr * g, z, g)
+            x = jax.tree.map(lambda x, z: (1 - 1 / t) * x + z / t, x, z)
+            y = jax.tree.map(lambda x, z: (1 - b) * z + b * x, x, z)
+            updates, state = tx.update(g, state, params)
+            params = optax.apply_updates(params, updates)
+            x_opt = optzoo.schedule_free_eval_params(state, params)
+            for k in params:
+                np.testing.assert_allclose(params[k], y[k], rtol=1e-12, atol=1e-12)
+                np.testing.assert_allclose(x_opt[k], x[k], rtol=1e-12, atol=1e-12)
+
+
+def test_schedule_free_eval_params_inside_a_chain_and_without_one():
+    params = _params()
+    tx = optax.chain(optax.clip_by_global_norm(1.0), optzoo.schedule_free_adamw(0.01))
+    _, state = _run(tx, params, 3)
+    assert jax.tree.structure(optzoo.schedule_free_eval_params(state, params)) == \
+        jax.tree.structure(params)
+    with pytest.raises(ValueError, match="expected one ScheduleFreeState"):
+        optzoo.schedule_free_eval_params(optzoo.adam(0.1).init(params), params)
+
+
+def test_schedule_free_radam_silent_phase_leaves_the_params():
+    """rho_t <= 4 for the first 4 steps at b2 = 0.999: lr_k = 0, nothing moves."""
+    params = _params()
+    moved, _ = _run(optzoo.schedule_free_radam(0.1), params, 4)
+    for k in params:
+        np.testing.assert_array_equal(moved[k], params[k])
+    moved, _ = _run(optzoo.schedule_free_radam(0.1), params, 5)
+    assert not np.allclose(moved["w"], params["w"])
