@@ -108,6 +108,11 @@ CORE = {
     "schedule_free_radam": _i(z.schedule_free_radam, learning_rate=0.02, b1=0.8, b2=0.9,
                               eps=1e-6, weight_decay=1e-3, r=0.5, weight_lr_power=1.5,
                               silent_sgd_phase=False),
+    "adabelief": _i(z.adabelief, learning_rate=0.02, b1=0.8, b2=0.99, eps=1e-10,
+                    weight_decay=1e-3),
+    "adabelief[adam-like]": _i(z.adabelief, learning_rate=0.02, b1=0.8, b2=0.99, eps=1e-10,
+                               weight_decay=1e-3, rectify=False, amsgrad=True,
+                               weight_decouple=False),
 }
 
 TORCH = {

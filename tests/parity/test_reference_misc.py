@@ -54,6 +54,46 @@ def _check(record_parity, name, ref_kwargs, err):
     assert err <= TOL, (name, ref_kwargs, err)
 
 
+# --- AdaBelief ----------------------------------------------------------------------
+
+ADABELIEF = [
+    dict(lr=0.01),
+    dict(lr=0.01, betas=(0.8, 0.99), eps=1e-12, weight_decay=0.05),
+    dict(lr=0.01, eps=1e-10, weight_decay=0.05, weight_decouple=False),
+    dict(lr=0.01, weight_decay=0.01, fixed_decay=True),
+    dict(lr=0.01, betas=(0.9, 0.99), amsgrad=True),
+    dict(lr=0.01, betas=(0.9, 0.99), eps=1e-8, rectify=False),
+    dict(lr=0.01, betas=(0.9, 0.99), eps=1e-8, rectify=False, amsgrad=True, weight_decay=0.02),
+    dict(lr=0.01, betas=(0.9, 0.99), degenerated_to_sgd=False, weight_decay=0.02),
+]
+
+
+@pytest.mark.parametrize("kw", ADABELIEF, ids=config_label)
+def test_adabelief(kw, record_parity, capsys):
+    from adabelief_pytorch import AdaBelief
+
+    err = run_against(lambda ps: AdaBelief(ps, print_change_log=False, **kw),
+                      lambda: optzoo.adabelief(**_ours(kw)))
+    capsys.readouterr()  # the reference prints the options it enabled
+    _check(record_parity, "adabelief_pytorch.AdaBelief", kw, err)
+
+
+def test_adabelief_unrectified_is_optax():
+    """``optax.adabelief`` (eps_root in the state, eps outside the root) is
+    ``rectify=False``: both keep eps in the second moment."""
+    x = np.random.default_rng(1).normal(size=(7, 3))
+    with x64():
+        params = {"w": jnp.asarray(x)}
+        ours, ref = optzoo.adabelief(0.01, eps=1e-9, rectify=False), optax.adabelief(
+            0.01, eps=1e-9, eps_root=1e-9)
+        so, sr = ours.init(params), ref.init(params)
+        for i in range(30):
+            g = {"w": jnp.sin(params["w"] * (i + 1))}
+            uo, so = ours.update(g, so, params)
+            ur, sr = ref.update(g, sr, params)
+            np.testing.assert_allclose(uo["w"], ur["w"], rtol=1e-12)
+
+
 # --- WSD schedule ---------------------------------------------------------------------
 
 WSD = [
