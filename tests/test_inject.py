@@ -113,6 +113,10 @@ CORE = {
     "adabelief[adam-like]": _i(z.adabelief, learning_rate=0.02, b1=0.8, b2=0.99, eps=1e-10,
                                weight_decay=1e-3, rectify=False, amsgrad=True,
                                weight_decouple=False),
+    "adam_atan2": _i(z.adam_atan2, learning_rate=0.02, b1=0.8, b2=0.95, weight_decay=1e-3,
+                     cautious_wd=True, cautious_factor=0.5, a=1.1, b=0.9),
+    "adam_atan2[regen,decoupled]": _i(z.adam_atan2, learning_rate=0.02, regen_reg_rate=1e-3,
+                                      decoupled_wd=True),
 }
 
 TORCH = {

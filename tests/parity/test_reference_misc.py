@@ -154,3 +154,32 @@ def test_wsd_cooldown_to_min():
             assert abs(vals[119] - 0.2) < 0.05 and vals[120] == pytest.approx(0.2), kind
         plain = optzoo.schedules.wsd(1.0, 10, 10, 100, 0.2)
         assert float(plain(119)) < 0.06 and float(plain(120)) == pytest.approx(0.2)
+
+
+# --- Adam-atan2 -----------------------------------------------------------------------
+
+ATAN2 = [
+    dict(lr=0.01),
+    dict(lr=0.01, betas=(0.8, 0.95), a=1.0, b=2.0),
+    dict(lr=0.01, weight_decay=0.05),
+    dict(lr=0.01, weight_decay=0.05, cautious_wd=True),
+    dict(lr=0.01, weight_decay=0.002, decoupled_wd=True, cautious_wd=True),
+    dict(lr=0.01, regen_reg_rate=0.5),
+    dict(lr=0.01, regen_reg_rate=0.005, decoupled_wd=True),
+    dict(lr=0.01, cautious_factor=0.0),
+    dict(lr=0.01, betas=(0.9, 0.999), cautious_factor=0.3, weight_decay=0.02),
+]
+
+
+@pytest.mark.parametrize("kw", ATAN2, ids=config_label)
+def test_adam_atan2(kw, record_parity, monkeypatch):
+    from adam_atan2_pytorch import AdamAtan2
+
+    if kw.get("cautious_wd"):
+        # The reference builds the cautious decay mask with .float(), so its factor
+        # 1 - lr wd mask is rounded to float32 (a 3e-8 relative change of the decayed
+        # params, whatever their dtype); kept in float64 here.
+        monkeypatch.setattr(torch.Tensor, "float", lambda t: t.to(torch.float64))
+
+    err = run_against(lambda ps: AdamAtan2(ps, **kw), lambda: optzoo.adam_atan2(**_ours(kw)))
+    _check(record_parity, "adam_atan2_pytorch.AdamAtan2", kw, err)
