@@ -1,5 +1,14 @@
 """Test problems: classic 2-D functions with known minima, and small real data."""
 
+from optzoo.problems.charlm import (
+    CharData,
+    lm_batches,
+    lm_eval_windows,
+    lm_loss,
+    load_stdlib_text,
+    transformer_lm,
+)
+
 from optzoo.problems.functions import (
     Problem,
     beale,
@@ -14,6 +23,13 @@ __all__ = [
     "ill_conditioned_quadratic",
     "rosenbrock",
     "saddle",
+    # character-level language model on the standard library's docstrings
+    "CharData",
+    "load_stdlib_text",
+    "transformer_lm",
+    "lm_loss",
+    "lm_batches",
+    "lm_eval_windows",
     # digits (needs scikit-learn and Flax; imported on first use)
     "DigitsData",
     "MLP",
