@@ -14,9 +14,14 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import inspect
+import inspect
 import math
 import numbers
-from collections.abc import Callable, Iterable
+import sys
+import types
+import weakref
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 import jax
@@ -35,12 +40,16 @@ __all__ = [
     "check_int",
     "check_choice",
     "check_bool",
+    "check_dtype",
+    "check_static",
     "check_nonnegative_each",
     "check_tree_match",
+    "checked_updates",
 ]
 
 
-_OWNER: contextvars.ContextVar[tuple[str, dict[str, str]] | None] = contextvars.ContextVar(
+# (constructor name, its spellings of core arguments, its module)
+_OWNER: contextvars.ContextVar[tuple[str, dict[str, str], str] | None] = contextvars.ContextVar(
     "optzoo_owner", default=None
 )
 F = TypeVar("F", bound=Callable[..., Any])
@@ -60,20 +69,90 @@ def named(func: F | None = None, /, **spelled: str) -> Any:
 
     Errors raised later, by ``update``, name it too: each building block keeps
     :func:`owner` from its construction.
+
+    The transformation the outermost call returns checks, when ``update`` is
+    traced, that every gradient leaf has its param's shape and a real floating
+    dtype (:func:`checked_updates`): one place, so every optimizer gets it.
     """
 
     def decorate(f: F) -> F:
+        first = next(iter(inspect.signature(f).parameters), None)
+        lr_first = first in ("lr", "learning_rate")
+
         @functools.wraps(f)
         def wrapper(*args, **kwargs):
-            token = _OWNER.set(_OWNER.get() or (f.__name__, spelled))
+            if lr_first and args and _looks_like_params(args[0]):
+                raise _params_first_error(f, first, args[0])
+            outermost = _OWNER.get() is None
+            token = _OWNER.set(_OWNER.get() or (f.__name__, spelled, f.__module__))
             try:
-                return f(*args, **kwargs)
+                out = f(*args, **kwargs)
             finally:
                 _OWNER.reset(token)
+            if not outermost:
+                return out
+            out = checked_updates(f.__name__, out)
+            _remember(out, f, args, kwargs)
+            return out
 
         return wrapper  # type: ignore[return-value]
 
     return decorate if func is None else decorate(func)
+
+
+# What each transformation that a public constructor returned was built with, keyed
+# by its ``update`` function (weakly: a record lives as long as its transformation).
+_BUILT: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _remember(built: Any, f: Callable, args: tuple, kwargs: dict) -> None:
+    update = getattr(built, "update", None)
+    if update is None:
+        return
+    try:
+        bound = inspect.signature(f).bind(*args, **kwargs)
+    except TypeError:
+        return
+    bound.apply_defaults()
+    try:
+        _BUILT[update] = (f.__name__, dict(bound.arguments))
+    except TypeError:  # an update that cannot be weakly referenced
+        pass
+
+
+def built_with(tx: Any) -> tuple[str, dict[str, Any]] | None:
+    """``(constructor name, its arguments with defaults filled in)`` for a
+    transformation returned by a public constructor, else ``None`` (for example
+    after wrapping it in an optax combinator)."""
+    try:
+        return _BUILT.get(tx.update)
+    except (AttributeError, TypeError):
+        return None
+
+
+def _looks_like_params(x: Any) -> bool:
+    """``x`` is a pytree of arrays or an array of rank >= 1 (a model's params, or
+    torch's ``model.parameters()``), not a learning rate or a schedule."""
+    if callable(x) or x is None or isinstance(x, (numbers.Number, str, np.generic)):
+        return False
+    if isinstance(x, (jax.Array, np.ndarray)):
+        return np.ndim(x) > 0
+    if isinstance(x, (Mapping, list, tuple, types.GeneratorType)):
+        return True
+    return jax.tree.structure(x).num_nodes > 1  # a registered pytree node (nnx.State)
+
+
+def _params_first_error(f: Callable[..., Any], lr: str, params: Any) -> TypeError:
+    """torch's habit ``torch.optim.Adam(model.parameters(), lr=...)``: optax
+    transformations take the params at ``init``, not at construction."""
+    public = _public_path(f.__name__, f.__module__)
+    got = (f"an array of shape {tuple(np.shape(params))}"
+           if isinstance(params, (jax.Array, np.ndarray)) else f"a {type(params).__name__}")
+    return TypeError(
+        f"{f.__name__}: the first argument is {lr}, got {got} (params?); "
+        f"optax optimizers take the params at init, not here: "
+        f"tx = {public}({lr}=...); state = tx.init(params)"
+    )
 
 
 def owner(fn: str) -> str:
@@ -131,6 +210,36 @@ def _type_error(fn: str, name: str, what: str, value: Any) -> ValueError:
     return ValueError(f"{owner(fn)}: {_spelled(name)} must be {what}, got {_fmt(value)}")
 
 
+def _public_path(name: str, module: str) -> str:
+    """Where the public constructor ``name`` defined in ``module`` is reached from:
+    the shortest ``optzoo...`` package path that exports it (``optzoo.muon``,
+    ``optzoo.pytorch.Muon``)."""
+    parts = module.split(".")
+    for k in range(1, len(parts) + 1):
+        package = sys.modules.get(".".join(parts[:k]))
+        if package is not None and name in getattr(package, "__all__", ()):
+            return f"{package.__name__}.{name}"
+    return f"{module}.{name}"
+
+
+def _is_array(value: Any) -> bool:
+    return isinstance(value, (jax.Array, jax.core.Tracer))
+
+
+def _structural_error(fn: str, name: str, what: str) -> ValueError:
+    """The message for an integer or bool argument that arrived as a JAX array:
+    ``optax.inject_hyperparams`` turns every number it is given (or a default it
+    fills in) into one unless ``static_args`` lists it, and such an argument fixes
+    a shape, a loop count or the chain itself, so it cannot be traced."""
+    current = _OWNER.get()
+    public = _public_path(current[0], current[2]) if current else fn
+    spelled = _spelled(name)
+    return ValueError(
+        f"{owner(fn)}: {spelled} is structural ({what}); pass it in "
+        f'optax.inject_hyperparams({public}, static_args=("{spelled}",))'
+    )
+
+
 def check_range(
     fn: str,
     name: str,
@@ -185,9 +294,11 @@ def check_learning_rate(fn: str, learning_rate: Any, name: str = "learning_rate"
 
 
 def check_int(fn: str, name: str, value: Any, low: int = 0, high: float = math.inf) -> None:
-    """``value`` is an integer in ``[low, high]``."""
-    if isinstance(value, jax.core.Tracer):
-        return
+    """``value`` is an integer in ``[low, high]``, known now: a JAX array (what
+    ``optax.inject_hyperparams`` makes of an integer not in ``static_args``) is
+    refused with :func:`_structural_error`'s message."""
+    if _is_array(value):
+        raise _structural_error(fn, name, "an integer")
     is_int = isinstance(value, (numbers.Integral, np.integer)) and not isinstance(value, bool)
     if not is_int:
         raise _type_error(fn, name, f"an integer in [{_fmt_bound(low)}, {_fmt_bound(high)}]", value)
@@ -205,9 +316,35 @@ def check_choice(fn: str, name: str, value: Any, choices: Iterable[Any]) -> None
 
 
 def check_bool(fn: str, name: str, value: Any) -> None:
-    """``value`` is a Python or NumPy bool."""
+    """``value`` is a Python or NumPy bool (a JAX array is refused with
+    :func:`_structural_error`'s message)."""
+    if _is_array(value):
+        raise _structural_error(fn, name, "a bool")
     if not isinstance(value, (bool, np.bool_)):
         raise _type_error(fn, name, "a bool", value)
+
+
+def check_static(fn: str, name: str, value: Any, what: str) -> None:
+    """``value`` is not a JAX array: it is structural (``what``: ``"a bool or a
+    mask"``), refused with :func:`_structural_error`'s message when
+    ``optax.inject_hyperparams`` made it one."""
+    if _is_array(value):
+        raise _structural_error(fn, name, what)
+
+
+def check_dtype(fn: str, name: str, value: Any) -> None:
+    """``value`` is ``None`` or something ``jnp.dtype`` accepts. A JAX array (what
+    ``optax.inject_hyperparams`` makes of a dtype such as ``jnp.bfloat16``, which it
+    takes for a schedule unless ``static_args`` lists it) is refused with
+    :func:`_structural_error`'s message."""
+    if _is_array(value):
+        raise _structural_error(fn, name, "a dtype")
+    if value is None:
+        return
+    try:
+        np.dtype(jax.numpy.dtype(value))
+    except TypeError:
+        raise _type_error(fn, name, "a dtype or None", value) from None
 
 
 def check_nonnegative_each(fn: str, **values: Any) -> None:
@@ -256,3 +393,105 @@ def check_tree_match(fn: str, updates: Any, state_tree: Any, what: str = "state"
             f"  gradients: {u_def}\n  {what}: {s_def}"
         )
 
+
+
+# ---------------------------------------------------------------- update-time checks
+_MAX_SPECS = 16  # distinct param layouts remembered per tree structure
+
+
+def _leaf_spec(x: Any) -> tuple[tuple[int, ...], Any]:
+    dtype = getattr(x, "dtype", None)
+    return tuple(np.shape(x)), None if dtype is None else np.dtype(dtype)
+
+
+def _where(path: Any) -> str:
+    at = jax.tree_util.keystr(path)
+    return f"the gradient at {at}" if at else "the gradient"
+
+
+def _check_dtypes(fn: str, updates: Any) -> None:
+    for path, g in jax.tree_util.tree_flatten_with_path(updates)[0]:
+        dtype = getattr(g, "dtype", None)
+        if dtype is None or jax.dtypes.issubdtype(dtype, np.floating):
+            continue
+        if jax.dtypes.issubdtype(dtype, np.complexfloating):
+            raise ValueError(
+                f"{fn}: {_where(path)} has dtype {np.dtype(dtype).name}: {fn} does not "
+                "support complex gradients (split the real and imaginary parts into "
+                "separate real params)"
+            )
+        raise ValueError(
+            f"{fn}: {_where(path)} has dtype {np.dtype(dtype).name}: gradients must "
+            "be real floating point (take them with respect to float params)"
+        )
+
+
+def _check_shapes(fn: str, updates: Any, reference: Any, what: str) -> None:
+    """Each gradient leaf against the shape of its counterpart in ``reference`` (a
+    pytree of arrays, or of ``(shape, dtype)`` pairs recorded at ``init``)."""
+    for (path, g), r in zip(jax.tree_util.tree_flatten_with_path(updates)[0],
+                            jax.tree.leaves(reference, is_leaf=_is_spec)):
+        shape, dtype = r if _is_spec(r) else _leaf_spec(r)
+        if tuple(np.shape(g)) != shape:
+            raise ValueError(
+                f"{fn}: {_where(path)} has shape {tuple(np.shape(g))} ({_dtype_name(g)}) "
+                f"but its param has shape {shape} ({_dtype_name(dtype)}, {what}); "
+                "gradients must have their param's shape (nothing is broadcast)"
+            )
+
+
+def _is_spec(x: Any) -> bool:
+    return isinstance(x, _Spec)
+
+
+class _Spec(tuple):
+    """A leaf's ``(shape, dtype)`` as recorded at ``init``."""
+
+
+def _dtype_name(x: Any) -> str:
+    dtype = x if x is None or isinstance(x, np.dtype) else getattr(x, "dtype", None)
+    return "no dtype" if dtype is None else np.dtype(dtype).name
+
+
+def checked_updates(fn: str, tx: Any) -> Any:
+    """``tx`` (a transformation; anything else is returned as it is) whose
+    ``update`` first checks, at trace time, that the gradients are real floating
+    point and that each has the shape of its param: the ``params`` passed to
+    ``update`` when given, else the params ``init`` last saw with the same tree
+    structure (their shapes and dtypes are remembered in this closure, the state
+    pytree is unchanged). Structure mismatches are left to the optimizer's own
+    message. The checks read static shapes and dtypes only: nothing is added to
+    the compiled update. The returned type is ``tx``'s.
+    """
+    import optax  # noqa: PLC0415  (optax imports nothing from here; kept local for start-up)
+
+    kind = type(tx)
+    if kind not in (optax.GradientTransformation, optax.GradientTransformationExtraArgs):
+        return tx
+    seen: dict[Any, list[tuple[_Spec, ...]]] = {}
+
+    def init(params):
+        leaves, treedef = jax.tree.flatten(params)
+        specs = seen.setdefault(treedef, [])
+        spec = tuple(_Spec(_leaf_spec(x)) for x in leaves)
+        if spec in specs:
+            specs.remove(spec)
+        specs.append(spec)
+        del specs[:-_MAX_SPECS]
+        return tx.init(params)
+
+    def update(updates, state, params=None, **extra):
+        _check_dtypes(fn, updates)
+        leaves, treedef = jax.tree.flatten(updates)
+        if params is not None:
+            if jax.tree.structure(params) == treedef:
+                _check_shapes(fn, updates, params, "from params")
+        elif treedef in seen:
+            shapes = tuple(tuple(np.shape(x)) for x in leaves)
+            specs = seen[treedef]
+            if not any(shapes == tuple(s[0] for s in spec) for spec in specs):
+                _check_shapes(fn, updates, jax.tree.unflatten(treedef, specs[-1]),
+                              "as init saw it")
+        return tx.update(updates, state, params, **extra)
+
+    return kind(init, update)

@@ -366,8 +366,11 @@ def adamw(
     The decay is scaled by the learning rate, as PyTorch, Keras and optax do (the
     paper's schedule multiplier ``eta_t``). ``mask`` (a pytree of bools or a
     function of the params returning one) selects which leaves decay; biases and
-    norm scales are usually excluded. ``weight_decay = 1e-2`` is PyTorch's default.
-    Equals ``optax.adamw`` at the same hyperparameters.
+    norm scales are usually excluded. The default ``weight_decay = 1e-2`` is
+    PyTorch's (``torch.optim.AdamW``); ``optax.adamw`` defaults to ``1e-4`` and
+    Keras's ``AdamW`` to ``0.004``, so pass ``weight_decay`` when porting from
+    them. Equals ``optax.adamw`` at the same hyperparameters (weight decay
+    included).
     """
     fn = "adamw"
     return optax.chain(
@@ -502,6 +505,7 @@ def lars(
     fn = "lars"
     v.check_range(fn, "momentum", momentum, 0.0, 1.0)
     v.check_bool(fn, "nesterov", nesterov)
+    v.check_static(fn, "trust_ratio_mask", trust_ratio_mask, "a bool or a mask")
     blocks = _b.weight_decay(fn, weight_decay, weight_decay_mask)
     trust = _trust.scale_by_trust_ratio(trust_coefficient, eps)
     blocks.append(trust if trust_ratio_mask is True else optax.masked(trust, trust_ratio_mask))
@@ -551,6 +555,7 @@ def lamb(
     ratio uses the decayed params' norm and ``d_t = r_t``.
     """
     fn = "lamb"
+    v.check_static(fn, "trust_ratio_mask", trust_ratio_mask, "a bool or a mask")
     trust = _trust.scale_by_trust_ratio()
     return optax.chain(
         _adam.scale_by_adam(b1, b2, eps, eps_root, mu_dtype=mu_dtype),
@@ -659,6 +664,8 @@ def adafactor(**kwargs) -> optax.GradientTransformation:
     variants are options of :func:`optzoo.transforms.scale_by_adafactor`; see
     ``optzoo.pytorch.Adafactor`` and ``optzoo.keras.Adafactor``.
     """
+    if kwargs["clip_threshold"] is not None:  # the paper's d >= 1 (the block takes > 0, as Keras)
+        v.check_range("adafactor", "clip_threshold", kwargs["clip_threshold"], 1.0)
     return optax.chain(_factored.scale_by_adafactor(**kwargs))
 
 

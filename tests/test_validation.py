@@ -124,8 +124,16 @@ ROWS = [
     ('T.scale_by_adafactor', {'eps1': NAN}, 'scale_by_adafactor: eps1 must be in [0, inf), got nan'),
     ('T.scale_by_adafactor', {'eps2': -1.0}, 'scale_by_adafactor: eps2 must be in [0, inf), got -1.0'),
     ('T.scale_by_adafactor', {'eps2': NAN}, 'scale_by_adafactor: eps2 must be in [0, inf), got nan'),
-    ('T.scale_by_adafactor', {'clip_threshold': -1.0}, 'scale_by_adafactor: clip_threshold must be in [1, inf), got -1.0'),
-    ('T.scale_by_adafactor', {'clip_threshold': NAN}, 'scale_by_adafactor: clip_threshold must be in [1, inf), got nan'),
+    ('T.scale_by_adafactor', {'clip_threshold': -1.0}, 'scale_by_adafactor: clip_threshold must be in (0, inf), got -1.0'),
+    ('T.scale_by_adafactor', {'clip_threshold': NAN}, 'scale_by_adafactor: clip_threshold must be in (0, inf), got nan'),
+    ('T.scale_by_adafactor', {'clip_threshold': 0.0}, 'scale_by_adafactor: clip_threshold must be in (0, inf), got 0.0'),
+    # Keras accepts a threshold below 1; torch's d and the paper's keep d >= 1.
+    ('K.Adafactor', {'clip_threshold': 0.0}, 'Adafactor: clip_threshold must be in (0, inf), got 0.0'),
+    ('P.Adafactor', {'d': 0.8}, 'Adafactor: d must be in [1, inf), got 0.8'),
+    ('optzoo.adafactor', {'clip_threshold': 0.8}, 'adafactor: clip_threshold must be in [1, inf), got 0.8'),
+    # FTRL divides by the learning rate (Keras's weights turn NaN at 0).
+    ('T.scale_by_ftrl', {'learning_rate': 0.0}, 'scale_by_ftrl: learning_rate must be in (0, inf), got 0.0'),
+    ('K.Ftrl', {'learning_rate': 0}, 'Ftrl: learning_rate must be in (0, inf), got 0'),
     ('T.scale_by_adafactor', {'weight_decay': -1.0}, 'scale_by_adafactor: weight_decay must be in [0, inf), got -1.0'),
     ('T.scale_by_adafactor', {'weight_decay': NAN}, 'scale_by_adafactor: weight_decay must be in [0, inf), got nan'),
     ('T.scale_by_adafactor', {'min_dim_size_to_factor': -1}, 'scale_by_adafactor: min_dim_size_to_factor must be in [0, inf), got -1'),
@@ -420,8 +428,8 @@ ROWS = [
     ('K.Adafactor', {'epsilon_1': NAN}, 'Adafactor: epsilon_1 must be in [0, inf), got nan'),
     ('K.Adafactor', {'epsilon_2': -1.0}, 'Adafactor: epsilon_2 must be in [0, inf), got -1.0'),
     ('K.Adafactor', {'epsilon_2': NAN}, 'Adafactor: epsilon_2 must be in [0, inf), got nan'),
-    ('K.Adafactor', {'clip_threshold': -1.0}, 'Adafactor: clip_threshold must be in [1, inf), got -1.0'),
-    ('K.Adafactor', {'clip_threshold': NAN}, 'Adafactor: clip_threshold must be in [1, inf), got nan'),
+    ('K.Adafactor', {'clip_threshold': -1.0}, 'Adafactor: clip_threshold must be in (0, inf), got -1.0'),
+    ('K.Adafactor', {'clip_threshold': NAN}, 'Adafactor: clip_threshold must be in (0, inf), got nan'),
     ('K.Adafactor', {'ema_momentum': -1.0}, 'Adafactor: ema_momentum must be in [0, 1], got -1.0'),
     ('K.Adafactor', {'ema_momentum': NAN}, 'Adafactor: ema_momentum must be in [0, 1], got nan'),
     ('K.Adagrad', {'learning_rate': -1.0}, 'Adagrad: learning_rate must be in [0, inf), got -1.0'),
@@ -647,3 +655,41 @@ def test_table_covers_every_constructor():
     no_numeric_args = {"skip_nonfinite"}  # validated in tests/test_nonfinite.py
     missing = sorted({public_name(k).split(".")[-1] for k in ZOO} - covered - no_numeric_args)
     assert not missing, missing
+
+
+def test_keras_adafactor_takes_a_clipping_threshold_below_one():
+    keras.Adafactor(clip_threshold=0.8)  # the numbers: tests/parity/test_keras_optimizers.py
+
+
+@pytest.mark.parametrize("module,name", [
+    *((pytorch, n) for n in pytorch.__all__
+      if n[0].isupper() and inspect.isfunction(getattr(pytorch, n))),
+    (keras, "Adam"), (optzoo, "adam")])
+def test_params_passed_first_say_what_to_do(module, name):
+    """torch's ``Adam(model.parameters(), lr=...)`` habit: the message says where
+    the params go instead of Python's 'multiple values for argument'."""
+    import jax.numpy as jnp
+
+    factory = getattr(module, name)
+    lr = next(iter(inspect.signature(factory).parameters))
+    if lr not in ("lr", "learning_rate"):  # ClipGradNorm, ClipGradValue
+        return
+    params = {"w": jnp.ones((2, 3))}
+    public = f"{module.__name__}.{name}"
+    expected = (f"{name}: the first argument is {lr}, got a dict (params?); optax optimizers "
+                f"take the params at init, not here: tx = {public}({lr}=...); "
+                "state = tx.init(params)")
+    for call in (lambda: factory(params, **{lr: 0.1}), lambda: factory(params)):
+        with pytest.raises(TypeError) as info:
+            call()
+        assert str(info.value) == expected
+    with pytest.raises(TypeError, match=rf"got an array of shape \(2, 3\) \(params\?\)"):
+        factory(params["w"])
+
+
+def test_adamw_docstring_names_its_default_weight_decay():
+    """optzoo.adamw keeps PyTorch's 1e-2, which is not optax.adamw's 1e-4."""
+    assert inspect.signature(optzoo.adamw).parameters["weight_decay"].default == 1e-2
+    doc = " ".join(optzoo.adamw.__doc__.split())
+    assert "``weight_decay = 1e-2`` is PyTorch's" in doc
+    assert "``optax.adamw`` defaults to ``1e-4``" in doc

@@ -29,8 +29,11 @@ Common to every optimizer here:
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from optzoo import _blocks
@@ -88,11 +91,10 @@ def _torch_chain(
 
 
 def _betas(fn: str, betas) -> tuple[float, float]:
-    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-        raise ValueError(f"{fn}: betas must be a pair (beta1, beta2), got {betas!r}")
-    v.check_range(fn, "betas[0]", betas[0], 0.0, 1.0, high_open=True)
-    v.check_range(fn, "betas[1]", betas[1], 0.0, 1.0, high_open=True)
-    return betas[0], betas[1]
+    b1, b2 = _pair(fn, "betas", betas, "(beta1, beta2)")
+    v.check_range(fn, "betas[0]", b1, 0.0, 1.0, high_open=True)
+    v.check_range(fn, "betas[1]", b2, 0.0, 1.0, high_open=True)
+    return b1, b2
 
 
 def _adam_family(fn: str, lr, betas, weight_decay, maximize, decoupled, direction, eps, **kw):
@@ -444,9 +446,15 @@ def Adadelta(
 # ------------------------------------------------------------- blocks of their own
 
 
-def _pair(fn: str, name: str, value) -> tuple[float, float]:
+def _pair(fn: str, name: str, value, spelled: str = "") -> tuple[Any, Any]:
+    """``value``'s two numbers: a tuple or list, or an array of shape ``(2,)`` (so
+    that ``optax.inject_hyperparams`` can hold ``betas`` as one array, scheduled
+    or changed during training)."""
+    if isinstance(value, (jax.Array, np.ndarray)) and np.shape(value) == (2,):
+        return value[0], value[1]
     if not isinstance(value, (tuple, list)) or len(value) != 2:
-        raise ValueError(f"{fn}: {name} must be a pair, got {value!r}")
+        what = f"a pair {spelled}".rstrip()
+        raise ValueError(f"{fn}: {name} must be {what} or an array of shape (2,), got {value!r}")
     return value[0], value[1]
 
 
@@ -560,6 +568,7 @@ def Adafactor(
     fn = "Adafactor"
     del foreach
     eps1, eps2 = _pair(fn, "eps", eps)
+    v.check_range(fn, "clip_threshold", d, 1.0)  # torch's d >= 1 (Keras's flavor takes > 0)
     return optax.chain(
         *_maximize(fn, maximize),
         _factored.scale_by_adafactor(

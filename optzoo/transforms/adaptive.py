@@ -63,6 +63,7 @@ def scale_by_rss(
     fn = v.owner("scale_by_rss")
     v.check_nonnegative(fn, "initial_accumulator_value", initial_accumulator_value)
     v.check_nonnegative(fn, "eps", eps)
+    v.check_bool(fn, "eps_in_sqrt", eps_in_sqrt)
 
     def init_fn(params):
         return RssState(

@@ -118,7 +118,9 @@ def scale_by_adafactor(
       beta2_decay: exponent of the decay-rate schedule, <= 0.
       eps1: regulariser of the squared gradient, >= 0 (None: dtype epsilon, clamp mode).
       eps2: lower bound of the parameter scale, >= 0.
-      clip_threshold: ``d`` of update clipping, >= 1, or None for no clipping.
+      clip_threshold: ``d`` of update clipping, > 0 (Keras accepts below 1; the
+        paper and torch use ``d >= 1``, which ``adafactor`` and
+        ``optzoo.pytorch.Adafactor`` require), or None for no clipping.
       relative_step: cap the step at ``1 / sqrt(t)``.
       multiply_by_parameter_scale: scale the step by ``max(eps2, RMS(params))``.
       weight_decay: decoupled decay rate, multiplied by ``lr_t``, >= 0.
@@ -136,7 +138,7 @@ def scale_by_adafactor(
         v.check_nonnegative(fn, "eps1", eps1)
     v.check_nonnegative(fn, "eps2", eps2)
     if clip_threshold is not None:
-        v.check_range(fn, "clip_threshold", clip_threshold, 1.0)
+        v.check_positive(fn, "clip_threshold", clip_threshold)
     v.check_bool(fn, "relative_step", relative_step)
     v.check_bool(fn, "multiply_by_parameter_scale", multiply_by_parameter_scale)
     v.check_nonnegative(fn, "weight_decay", weight_decay)

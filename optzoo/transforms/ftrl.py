@@ -71,6 +71,8 @@ def scale_by_ftrl(
     """
     fn = v.owner("scale_by_ftrl")
     v.check_learning_rate(fn, learning_rate)
+    if not callable(learning_rate):  # the closed form divides by lr (Keras gives NaN at 0)
+        v.check_positive(fn, "learning_rate", learning_rate)
     v.check_range(fn, "learning_rate_power", learning_rate_power, high=0.0)
     v.check_nonnegative_each(
         fn,

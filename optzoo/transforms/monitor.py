@@ -33,6 +33,7 @@ class MonitorState(NamedTuple):
             "exploding_threshold": "(0, inf)"},
     examples={"": dict(vanishing_ratio=1e-2, vanishing_threshold=1e-6, exploding_threshold=1e2)},
 )
+@v.named
 def monitor_gradients(
     vanishing_ratio: float = 1e-3,
     vanishing_threshold: float = 1e-8,

@@ -191,6 +191,9 @@ CASES = [
     ("Adafactor", "b2_decay=-.7,eps1=1e-20,eps2=1e-2,clip=1.5,wd=.01", dict(
         learning_rate=0.05, beta_2_decay=-0.7, epsilon_1=1e-20, epsilon_2=1e-2,
         clip_threshold=1.5, weight_decay=0.01)),
+    # Keras takes a clipping threshold below torch's d >= 1.
+    ("Adafactor", "clip=0.8,eps2=1e-2", dict(
+        learning_rate=0.05, epsilon_2=1e-2, clip_threshold=0.8)),
     ("Adafactor", "relative_step=False,exp-staircase-schedule,grad-accum=2", dict(
         learning_rate="exp", relative_step=False, gradient_accumulation_steps=2)),
     ("Lamb", "b1=.85,b2=.99,eps=1e-6,wd=.01,clipnorm=1", dict(
@@ -329,6 +332,9 @@ def test_validation_messages():
         ok.Ftrl(learning_rate_power=0.5)
     with pytest.raises(ValueError, match=r"Ftrl: initial_accumulator_value"):
         ok.Ftrl(initial_accumulator_value=-1.0)
+    # FTRL's closed form divides by the learning rate: Keras gives NaN weights at 0.
+    with pytest.raises(ValueError, match=r"^Ftrl: learning_rate must be in \(0, inf\), got 0$"):
+        ok.Ftrl(learning_rate=0)
 
 
 def test_float32_jit_and_helpers():
