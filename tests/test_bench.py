@@ -84,3 +84,20 @@ def test_quick_run_prints_the_table(tmp_path, capsys):
 def test_rejects_unknown_names(capsys):
     assert bench.main(["--optimizers", "nope", "--sizes", "tiny"]) == 2
     assert bench.main(["--sizes", "z"]) == 2
+
+
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["--repeats", "-1"], "--repeats must be an integer in [1, "),
+        (["--repeats", "0"], "--repeats must be an integer in [1, "),
+        (["--threads", "0"], "--threads must be an integer in [1, "),
+        (["--sample-ms", "0"], "--sample-ms must be a number in (0, "),
+        (["--compile-repeats", "-2"], "--compile-repeats must be an integer in [0, "),
+        (["--nope"], "unrecognized arguments"),
+    ],
+)
+def test_bad_values_are_one_line_and_exit_2(argv, needle, capsys):
+    assert bench.main(["--sizes", "tiny", *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and needle in err and "Traceback" not in err, err

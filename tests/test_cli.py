@@ -152,3 +152,192 @@ def test_list_markdown_rewrites_the_readme_block(tmp_path, capsys):
     assert "| `adam` |" in text
     assert main(["list", "--readme", str(readme)]) == 2
     _one_line_error(capsys, "--readme goes with --markdown")
+
+
+# ---------------------------------------------------------------- optional extras
+
+_BLOCKED_RUN = """
+import sys
+for m in {blocked!r}:
+    sys.modules[m] = None  # as if not installed: `import m` raises ModuleNotFoundError
+from optzoo.cli import main
+for argv in {commands!r}:
+    print(main(argv))
+"""
+
+
+def _run_blocked(tmp_path, blocked, commands):
+    proc = subprocess.run(
+        [sys.executable, "-c", _BLOCKED_RUN.format(blocked=blocked, commands=commands)],
+        capture_output=True, text=True, timeout=180, cwd=tmp_path,
+    )
+    return proc.stdout.split(), proc.stderr.strip().splitlines()
+
+
+def test_without_the_cli_extra_each_command_names_it_and_writes_nothing(tmp_path):
+    commands = [["list"], ["schedule", "cosine_decay"], ["race", "--steps", "2"],
+                ["race", "--problem", "quadratic", "--steps", "2", "--out", "r2"]]
+    codes, errors = _run_blocked(tmp_path, ["matplotlib", "rich", "flax", "sklearn"], commands)
+    assert codes == ["2"] * len(commands), errors
+    assert len(errors) == len(commands), errors
+    for line in errors:
+        assert 'pip install "optzoo[cli]"' in line and "Traceback" not in line, line
+    assert list(tmp_path.iterdir()) == []  # no results table without its plot, no empty PNG
+
+
+def test_race_checks_every_dependency_before_writing(tmp_path):
+    # only the digits' dependencies missing: the race stops before creating --out
+    codes, errors = _run_blocked(tmp_path, ["flax", "sklearn"],
+                                 [["race", "--steps", "2", "--optimizers", "sgd", "--out", "out"]])
+    assert codes == ["2"] and len(errors) == 1 and "flax, scikit-learn" in errors[0], errors
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_extra_installs_every_default_dependency():
+    import tomllib
+    from pathlib import Path
+
+    project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    cli = {d.split(">")[0].split("=")[0].split("[")[0].strip()
+           for d in project["project"]["optional-dependencies"]["cli"]}
+    assert {"matplotlib", "rich", "flax", "scikit-learn"} <= cli
+
+
+# ---------------------------------------------------------------- bounded work, clean errors
+
+
+@pytest.mark.parametrize(
+    "argv, needles",
+    [
+        (["race", "--seed", "-1"], ["--seed must be an integer in [0, 4294967295], got -1"]),
+        (["race", "--steps", "-5"], ["--steps must be an integer in [1, 2147483647]"]),
+        (["race", "--steps", "lots"], ["--steps must be an integer", "got lots"]),
+        (["schedule", "linear", "--steps", "0"], ["--steps must be an integer in [1, "]),
+        (["schedule", "linear", "--out", "noext"], ["needs an image extension", ".png", "noext.png"]),
+        (["schedule", "reduce_on_plateau"], ["gradient transformation", "value=loss", "optax.chain"]),
+    ],
+)
+def test_bad_values_are_one_line_and_exit_2(argv, needles, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    _one_line_error(capsys, *needles)
+    assert list(tmp_path.iterdir()) == []  # nothing written, not even an empty file
+
+
+def test_race_memory_does_not_grow_with_steps():
+    from optzoo.cli import race_engine
+    from optzoo.cli.race_settings import CURVE_POINTS
+
+    for steps in (1, 7, CURVE_POINTS, CURVE_POINTS + 1, 10**8, 2**31 - 1):
+        at = race_engine.curve_steps(steps)
+        assert len(at) <= CURVE_POINTS and at[-1] == steps and (at[0] >= 1) and (len(at) == steps or steps > CURVE_POINTS)
+        assert (at[1:] > at[:-1]).all()
+    # a real run of many steps on a trivially cheap problem keeps a bounded curve and path
+    (r,) = race_engine.race_2d("quadratic", ["sgd"], {"sgd": 0.015}, 200_000, 0, None, lambda n: None)
+    assert len(r.curve) == len(r.curve_steps) == len(r.trajectory) == CURVE_POINTS + 1
+    assert r.curve_steps[-1] == 200_000 and r.steps_to_target == 282
+
+
+def test_race_curve_matches_every_step_below_the_bound():
+    import numpy as np
+
+    from optzoo.cli import race_engine
+
+    # below CURVE_POINTS steps every step is recorded: the same numbers as a plain loop
+    (r,) = race_engine.race_2d("quadratic", ["sgd"], {"sgd": 0.015}, 50, 0, None, lambda n: None)
+    prob = race_engine.problem("quadratic")
+    import jax
+
+    x, f = np.asarray(prob.init, np.float32), [float(prob.fn(np.asarray(prob.init, np.float32)))]
+    for _ in range(50):
+        x = x - 0.015 * np.asarray(jax.grad(prob.fn)(x))
+        f.append(float(prob.fn(x)))
+    np.testing.assert_allclose(r.curve, f, rtol=1e-5)
+    assert list(r.curve_steps) == list(range(51))
+
+
+# ---------------------------------------------------------------- learning rates in the race
+
+
+def test_race_default_rates_come_from_the_registry():
+    from optzoo.cli.race_cmd import default_rate
+
+    assert default_rate("digits", "newton") == (1.0, "default")
+    assert default_rate("digits", "newton_cg") == (1.0, "default")
+    assert default_rate("digits", "lbfgs") == (None, "default")  # its line search
+    assert default_rate("digits", "adam") == (1e-2, "tuned")
+    assert default_rate("digits", "muon") == (0.02, "default")
+    assert default_rate("digits", "angd")[1] == "fallback"  # the constructor requires a rate
+
+
+def test_race_second_order_on_quadratic_uses_its_own_rate(tmp_path):
+    assert main(["race", "--problem", "quadratic", "--optimizers", "newton,lbfgs,sgd", "--steps", "20",
+                 "--out", str(tmp_path), "--quiet"]) == 0
+    rows = {r["optimizer"]: r for r in csv.DictReader(open(tmp_path / "results.csv"))}
+    assert rows["newton"]["learning rate"] == "1" and rows["newton"]["rate from"] == "default"
+    assert rows["lbfgs"]["learning rate"] == "line search"
+    assert float(rows["newton"]["final loss"]) < 1e-8  # one Newton step solves a quadratic
+
+
+def test_race_sweep_reports_the_best_rate(tmp_path):
+    from optzoo.cli import race_engine
+
+    assert race_engine.sweep_rates(1.0) == [0.0316, 0.1, 0.316, 1.0, 3.16, 10.0, 31.6]
+    assert main(["race", "--problem", "quadratic", "--optimizers", "newton,sgd", "--steps", "5",
+                 "--sweep", "--lr", "sgd=0.01", "--out", str(tmp_path), "--quiet"]) == 0
+    rows = {r["optimizer"]: r for r in csv.DictReader(open(tmp_path / "results.csv"))}
+    assert rows["newton"]["rate from"] == "sweep" and rows["newton"]["learning rate"] == "1"
+    assert rows["sgd"]["rate from"] == "--lr" and rows["sgd"]["learning rate"] == "0.01"
+
+
+# ---------------------------------------------------------------- plots, version, help
+
+
+def _results(problem, names, steps=40):
+    from optzoo.cli import race_engine
+    from optzoo.cli.race_cmd import default_rate
+
+    lrs = {n: default_rate(problem, n)[0] for n in names}
+    return race_engine.race(problem, names, lrs, steps, 0, None, lambda n: None)
+
+
+def test_race_plot_legend_hides_no_curve_and_accuracy_axis_starts_at_0():
+    from optzoo.cli.plots import pyplot
+    from optzoo.cli.race_plots import loss_figure
+
+    plt = pyplot()
+    fig = loss_figure(_results("rosenbrock", ["sgd", "momentum", "nag", "adam", "rmsprop"]), "rosenbrock", "t")
+    fig.canvas.draw()
+    (ax,) = fig.axes
+    legend = ax.get_legend().get_window_extent()
+    assert not legend.overlaps(ax.get_window_extent())
+    plt.close(fig)
+    fig = loss_figure(_results("digits", ["sgd", "adam"], steps=5), "digits", "t", 359)
+    assert fig.axes[1].get_xlim()[0] == 0
+    plt.close(fig)
+
+
+def test_version(capsys):
+    from importlib.metadata import version
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"optzoo {version('optzoo')}"
+
+
+def test_every_option_of_every_subcommand_has_help():
+    import argparse
+
+    parser = optzoo.cli._parser()
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    from optzoo.cli.bench.command import _parser as bench_parser
+
+    parsers = dict(subparsers.choices, bench=bench_parser(), optzoo=parser)
+    missing = [
+        f"{name} {action.option_strings or action.dest}"
+        for name, p in parsers.items()
+        for action in p._actions
+        if not isinstance(action, argparse._SubParsersAction) and not action.help
+        and not (name == "bench" and action.dest == "rest")
+        and not (p is subparsers.choices.get("bench") and action.dest == "rest")
+    ]
+    assert not missing, missing

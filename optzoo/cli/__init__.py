@@ -43,10 +43,22 @@ COMMANDS = {"list": list_cmd, "schedule": schedule_cmd, "race": race_cmd, "bench
 
 def _parser() -> argparse.ArgumentParser:
     p = Parser(prog="optzoo", description="The optimizer and learning-rate schedule zoo for JAX.")
+    p.add_argument("--version", action="version", version=f"optzoo {_version()}",
+                   help="the installed optzoo version")
     sub = p.add_subparsers(dest="command", parser_class=Parser)
     for command in COMMANDS.values():
         command.add_parser(sub)
     return p
+
+
+def _version() -> str:
+    """The installed distribution's version (``importlib.metadata``)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("optzoo")
+    except PackageNotFoundError:  # imported from a source tree that was never installed
+        return "unknown (not installed)"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         except UsageError as e:
             print(f"optzoo: error: {e}", file=sys.stderr)
             return 2
-        except SystemExit as e:  # --help
+        except SystemExit as e:  # --help, --version
             return int(e.code or 0)
     if args.command is None:
         parser.print_help()

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from optzoo.cli.common import UsageError
+from optzoo.cli.common import UsageError, require
 from optzoo.cli.common import console as make_console
 
 
@@ -20,10 +20,12 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from optzoo import catalog
-
     if args.readme and not args.markdown:
         raise UsageError("--readme goes with --markdown")
+    if not (args.json or args.markdown):
+        require("list", "rich")
+    from optzoo import catalog
+
     if args.json:
         json.dump(catalog.as_json(), sys.stdout, indent=1)
         print()

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from optzoo.cli.common import UsageError
+
 
 def pyplot():
     """``matplotlib.pyplot`` on the Agg backend (files only, no window)."""
@@ -11,6 +15,21 @@ def pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def image_path(path: Path) -> Path:
+    """``path``, if its extension is an image format matplotlib writes (``.png``,
+    ``.pdf``, ``.svg``, ...); otherwise a one-line :class:`UsageError`."""
+    from matplotlib.figure import Figure
+
+    formats = Figure().canvas.get_supported_filetypes()
+    if path.suffix.lower().lstrip(".") not in formats:
+        raise UsageError(
+            f"--out {str(path)!r} needs an image extension: "
+            + ", ".join(f".{f}" for f in sorted(formats))
+            + f" (e.g. {path.with_name(path.name + '.png')})"
+        )
+    return path
 
 
 def colors(n: int) -> list:

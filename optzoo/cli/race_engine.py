@@ -1,5 +1,9 @@
 """The race engine: every optimizer trains on one problem from the same start, in one compiled
 ``lax.scan`` per optimizer, timed after an ahead-of-time compilation.
+
+Memory does not grow with the number of steps: the scan keeps a bounded number of evenly spaced
+points of each loss curve (:func:`scan_recorded`, at most ``CURVE_POINTS``), and the digits'
+mini-batches are drawn on device, one permutation per epoch.
 """
 
 from __future__ import annotations
@@ -8,20 +12,31 @@ import inspect
 import time
 from typing import Any, NamedTuple
 
-from optzoo.cli.race_settings import DIGITS_BATCH, RACE_TARGETS, SCHEDULE_HORIZON
+import numpy as np
+
+from optzoo.cli.race_settings import (
+    CURVE_POINTS,
+    DIGITS_BATCH,
+    RACE_TARGETS,
+    SCHEDULE_HORIZON,
+    SWEEP_FACTORS,
+    SWEEP_STEPS,
+)
 from optzoo.cli.schedule_cmd import build_schedule, schedule_values
 
 
 class RaceResult(NamedTuple):
     name: str
-    learning_rate: float
-    losses: Any  # (steps,) loss per step (digits: mini-batch loss)
+    learning_rate: float | None  # None: the optimizer's own line search (lbfgs)
+    curve_steps: Any  # (k,) step counts of the recorded points, k <= CURVE_POINTS (+1 on 2-D)
+    curve: Any  # (k,) digits: smoothed mini-batch loss; 2-D: f(x) after that many steps
     final_loss: float  # digits: full training-set loss at the end
     test_accuracy: float | None
     steps_to_target: int | None
     ms_per_step: float
     compile_s: float
-    trajectory: Any = None  # (steps + 1, 2) for 2-D problems
+    trajectory: Any = None  # (k, 2) for 2-D problems: the points of the curve
+    rate_source: str = ""  # where the rate came from: tuned, default, fallback, --lr, sweep
 
 
 def optimizer(name: str, learning_rate):
@@ -51,9 +66,8 @@ def schedule_shape(name: str, steps: int):
 
 
 def ema(x, beta: float = 0.9):
-    """Bias-corrected exponential moving average of ``x`` (the smoothed mini-batch loss)."""
-    import numpy as np
-
+    """Bias-corrected exponential moving average of ``x`` (the smoothed mini-batch loss), as the
+    race computes it on device."""
     out = np.empty(len(x))
     acc = 0.0
     for i, val in enumerate(np.asarray(x, np.float64)):
@@ -62,11 +76,53 @@ def ema(x, beta: float = 0.9):
     return out
 
 
-def _first_at_or_below(values, target) -> int | None:
-    import numpy as np
+def curve_stride(steps: int, points: int = CURVE_POINTS) -> int:
+    """Steps per recorded point: every step up to ``points`` steps, then evenly spaced so that
+    at most ``points`` points are kept."""
+    return max(1, -(-steps // points))
 
-    hits = np.nonzero(np.asarray(values) <= target)[0]
-    return int(hits[0]) + 1 if hits.size else None
+
+def curve_steps(steps: int, points: int = CURVE_POINTS):
+    """The step counts at which a race of ``steps`` steps records its curve: the end of each
+    run of :func:`curve_stride` steps, and the last step."""
+    stride = curve_stride(steps, points)
+    return np.minimum(np.arange(1, -(-steps // stride) + 1, dtype=np.int64) * stride, steps)
+
+
+def scan_recorded(advance, carry, steps: int, target: float, points: int = CURVE_POINTS):
+    """``steps`` iterations of ``advance(carry, t) -> (carry, value, point)`` in one
+    ``lax.scan`` whose memory does not grow with ``steps``: only the ``value`` and ``point``
+    (an array, or None) at each of the :func:`curve_steps` are kept, and the first step
+    count whose ``value`` is at or below ``target`` (0: never).
+
+    Returns ``(carry, hit, values, points)``.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    stride = curve_stride(steps, points)
+    n = len(curve_steps(steps, points))
+    _, value0, point0 = jax.eval_shape(advance, carry, jnp.int32(0))
+    vals = jnp.full((n,), jnp.nan, value0.dtype)
+    pts = None if point0 is None else jnp.zeros((n, *point0.shape), point0.dtype)
+
+    def body(c, _):
+        inner, t, hit, vals, pts = c
+        inner, value, point = advance(inner, t)
+        b = t // stride
+        vals = vals.at[b].set(value)
+        if pts is not None:
+            pts = pts.at[b].set(point)
+        hit = jnp.where((hit == 0) & (value <= target), t + 1, hit)
+        return (inner, t + 1, hit, vals, pts), None
+
+    init = (carry, jnp.int32(0), jnp.int32(0), vals, pts)
+    (carry, _, hit, vals, pts), _ = jax.lax.scan(body, init, None, length=steps)
+    return carry, hit, vals, pts
+
+
+def _hit(hit) -> int | None:
+    return int(hit) or None
 
 
 def _time_run(run, *args):
@@ -83,22 +139,50 @@ def _time_run(run, *args):
 
 def _timed_runs(names, lrs, shape, progress, loss_fn, make_run, *args):
     """For each optimizer in turn: ``(name, lr, outputs, compile_s, run_s)`` of
-    ``make_run(train_step, tx)(*args)``, the learning rate scaled by ``shape`` if given."""
+    ``make_run(train_step, tx)(*args)``, the learning rate scaled by ``shape`` if given (a line
+    search, ``lr`` None, is left alone)."""
     from optzoo.train import make_train_step
 
     for name in names:
         progress(name)
         lr = lrs[name]
-        tx = optimizer(name, lr if shape is None else (lambda t, lr=lr: lr * shape(t)))
+        tx = optimizer(name, lr if shape is None or lr is None else (lambda t, lr=lr: lr * shape(t)))
         step = make_train_step(loss_fn, tx, jit=False)
         yield (name, lr, *_time_run(make_run(step, tx), *args))
 
 
+def race(problem_name, names, lrs, steps, seed, shape, progress) -> list[RaceResult]:
+    """:func:`race_digits` or :func:`race_2d`, by ``problem_name``."""
+    if problem_name == "digits":
+        return race_digits(names, lrs, steps, seed, shape, progress)
+    return race_2d(problem_name, names, lrs, steps, seed, shape, progress)
+
+
+def sweep_rates(base: float) -> list[float]:
+    """The ``--sweep`` candidates: ``base`` times ``SWEEP_FACTORS`` (log-spaced), rounded to
+    three significant digits."""
+    return [float(f"{base * f:.3g}") for f in SWEEP_FACTORS]
+
+
+def sweep(problem_name, name, base: float, steps, seed, schedule, progress) -> float:
+    """The rate among :func:`sweep_rates` (``base``) with the lowest final loss after
+    ``min(steps, SWEEP_STEPS)`` steps (ties: the larger rate); ``base`` if every one diverges."""
+    steps = min(steps, SWEEP_STEPS)
+    shape = schedule_shape(schedule, steps) if schedule else None
+    best, best_loss = base, np.inf
+    for lr in sweep_rates(base):
+        (r,) = race(problem_name, [name], {name: lr}, steps, seed, shape, lambda _n, lr=lr: progress(f"{name} {lr:g}"))
+        if np.isfinite(r.final_loss) and r.final_loss <= best_loss:
+            best, best_loss = lr, r.final_loss
+    return best
+
+
 def race_digits(names, lrs, steps, seed, shape, progress) -> list[RaceResult]:
-    """Mini-batches of the digits through an MLP 64-64-10, the same batches for every optimizer."""
+    """Mini-batches of the digits through an MLP 64-64-10, the same batches for every optimizer:
+    each epoch a fresh permutation of the training set (``jax.random.key(seed)`` folded with the
+    epoch), drawn on device, so no per-step data is held."""
     import jax
     import jax.numpy as jnp
-    import numpy as np
     import optax
 
     from optzoo.problems import digits
@@ -107,11 +191,10 @@ def race_digits(names, lrs, steps, seed, shape, progress) -> list[RaceResult]:
     apply, params0 = digits.numpy_mlp((64,), seed)
     x_tr, y_tr = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
     x_te, y_te = jnp.asarray(data.x_test), jnp.asarray(data.y_test)
-    rng = np.random.default_rng(seed)
-    per_epoch = len(data.x_train) // DIGITS_BATCH
-    epochs = -(-steps // per_epoch)
-    order = np.concatenate([rng.permutation(len(data.x_train)) for _ in range(epochs)])
-    idx = jnp.asarray(order[: steps * DIGITS_BATCH].reshape(steps, DIGITS_BATCH))
+    n_train = len(data.x_train)
+    per_epoch = n_train // DIGITS_BATCH
+    key = jax.random.key(seed)
+    beta = 0.9  # the smoothing of the recorded mini-batch loss (as :func:`ema`)
 
     def loss_fn(p, batch):
         xb, yb = batch
@@ -123,25 +206,34 @@ def race_digits(names, lrs, steps, seed, shape, progress) -> list[RaceResult]:
         return loss_fn(p, (x_tr, y_tr)), acc
 
     def make_run(step, tx):
-        def run(params, idx):
-            def body(carry, ib):
-                p, s, loss = step(*carry, (x_tr[ib], y_tr[ib]))
-                return (p, s), loss
+        def advance(carry, t):
+            p, s, acc, perm = carry
+            pos = t % per_epoch
+            perm = jax.lax.cond(
+                pos == 0,
+                lambda: jax.random.permutation(jax.random.fold_in(key, t // per_epoch), n_train),
+                lambda: perm,
+            )
+            ib = jax.lax.dynamic_slice(perm, (pos * DIGITS_BATCH,), (DIGITS_BATCH,))
+            p, s, loss = step(p, s, (x_tr[ib], y_tr[ib]))
+            acc = beta * acc + (1 - beta) * loss
+            smoothed = acc / (1 - beta ** (t + 1).astype(jnp.float32))
+            return (p, s, acc, perm), smoothed, None
 
-            (p, _), losses = jax.lax.scan(body, (params, tx.init(params)), idx)
-            return p, losses
+        def run(params):
+            carry = (params, tx.init(params), jnp.float32(0), jnp.zeros(n_train, jnp.int32))
+            (p, *_), hit, curve, _ = scan_recorded(advance, carry, steps, RACE_TARGETS["digits"])
+            return p, hit, curve
 
         return run
 
     results = []
-    for name, lr, (p, losses), compile_s, run_s in _timed_runs(
-        names, lrs, shape, progress, loss_fn, make_run, params0, idx
+    for name, lr, (p, hit, curve), compile_s, run_s in _timed_runs(
+        names, lrs, shape, progress, loss_fn, make_run, params0
     ):
         final_loss, acc = (float(x) for x in evaluate(p))
-        losses = np.asarray(losses, np.float64)
         results.append(RaceResult(
-            name, lr, losses, final_loss, acc,
-            _first_at_or_below(ema(losses), RACE_TARGETS["digits"]),
+            name, lr, curve_steps(steps), np.asarray(curve, np.float64), final_loss, acc, _hit(hit),
             1e3 * run_s / steps, compile_s,
         ))
     return results
@@ -160,34 +252,37 @@ def problem(name: str):
 
 
 def race_2d(problem_name, names, lrs, steps, seed, shape, progress) -> list[RaceResult]:
-    """Full-batch descent on a 2-D test function from its customary start, keeping the path."""
-    import jax
+    """Full-batch descent on a 2-D test function from its customary start, keeping the path
+    at the recorded points (the start, then :func:`curve_steps`)."""
     import jax.numpy as jnp
-    import numpy as np
 
     prob = problem(problem_name)
     x0 = jnp.asarray(prob.init, jnp.float32)
     loss_fn = lambda p, _batch: prob.fn(p)  # noqa: E731  (full-batch: no data)
 
     def make_run(step, tx):
-        def run(x):
-            def body(carry, _):
-                x, s, loss = step(*carry, None)
-                return (x, s), (carry[0], loss)
+        def advance(carry, t):
+            x, s, _ = step(*carry, None)
+            return (x, s), prob.fn(x), x
 
-            (x, _), (path, losses) = jax.lax.scan(body, (x, tx.init(x)), None, length=steps)
-            return jnp.concatenate([path, x[None]]), jnp.append(losses, prob.fn(x))
+        def run(x):
+            (x, _), hit, curve, path = scan_recorded(
+                advance, (x, tx.init(x)), steps, RACE_TARGETS[problem_name]
+            )
+            return hit, curve, path
 
         return run
 
     results = []
-    for name, lr, (path, losses), compile_s, run_s in _timed_runs(
+    f0 = float(prob.fn(x0))
+    at = np.concatenate([[0], curve_steps(steps)])
+    for name, lr, (hit, curve, path), compile_s, run_s in _timed_runs(
         names, lrs, shape, progress, loss_fn, make_run, x0
     ):
-        losses = np.asarray(losses, np.float64)
+        curve = np.concatenate([[f0], np.asarray(curve, np.float64)])
+        path = np.concatenate([np.asarray(x0, np.float64)[None], np.asarray(path, np.float64)])
         results.append(RaceResult(
-            name, lr, losses[:-1], float(losses[-1]), None,
-            _first_at_or_below(losses[1:], RACE_TARGETS[problem_name]),
-            1e3 * run_s / steps, compile_s, np.asarray(path, np.float64),
+            name, lr, at, curve, float(curve[-1]), None, _hit(hit),
+            1e3 * run_s / steps, compile_s, path,
         ))
     return results

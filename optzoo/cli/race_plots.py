@@ -7,33 +7,49 @@ from pathlib import Path
 
 from optzoo.cli.plots import colors as make_colors
 from optzoo.cli.plots import pyplot
-from optzoo.cli.race_engine import ema, problem as make_problem
+from optzoo.cli.race_engine import problem as make_problem
 from optzoo.cli.race_settings import RACE_TARGETS
-from optzoo.cli.race_tables import fmt_loss, sort_key
+from optzoo.cli.race_tables import fmt_loss, fmt_rate, sort_key
 
 
-def plot_losses(results, problem, steps, out: Path, title: str, n_test: int = 0) -> None:
+def _rate_text(lr) -> str:
+    return "line search" if lr is None else f"lr {fmt_rate(lr)}"
+
+
+def plot_losses(results, problem, out: Path, title: str, n_test: int = 0) -> None:
+    """``out/loss_curves.png``: :func:`loss_figure`, saved."""
+    plt = pyplot()
+    fig = loss_figure(results, problem, title, n_test)
+    fig.savefig(out / "loss_curves.png")
+    plt.close(fig)
+
+
+def loss_figure(results, problem, title: str, n_test: int = 0):
+    """The loss curves (the legend outside the axes, so it hides none) and, on the digits, the
+    test accuracies on an axis from 0 to 100%."""
     import numpy as np
 
     plt = pyplot()
     colors = dict(zip([r.name for r in results], make_colors(len(results))))
     ranked = sorted(results, key=sort_key)
     if problem == "digits":
-        fig, (ax, bx) = plt.subplots(1, 2, figsize=(13, 5), dpi=110, gridspec_kw={"width_ratios": [2, 1]})
+        fig, (ax, bx) = plt.subplots(1, 2, figsize=(14, 5), dpi=110, gridspec_kw={"width_ratios": [2, 1]})
     else:
-        fig, ax = plt.subplots(figsize=(9, 5), dpi=110)
+        fig, ax = plt.subplots(figsize=(10, 5), dpi=110)
     for r in ranked:
-        y = ema(r.losses) if problem == "digits" else r.losses
-        ax.plot(np.arange(1, len(y) + 1), y, color=colors[r.name], lw=1.6, label=f"{r.name} (lr {r.learning_rate:g})")
+        ax.plot(r.curve_steps, r.curve, color=colors[r.name], lw=1.6,
+                label=f"{r.name} ({_rate_text(r.learning_rate)})")
     target = RACE_TARGETS[problem]
     if problem == "saddle":
         ax.set_yscale("symlog", linthresh=1e-2)
     else:
         ax.set_yscale("log")
-    finite = np.concatenate([r.losses[np.isfinite(r.losses)] for r in results] or [np.zeros(1)])
-    if problem != "saddle" and finite.size:
+    finite = np.concatenate([r.curve[np.isfinite(r.curve)] for r in results] or [np.zeros(1)])
+    if not finite.size:
+        finite = np.zeros(1)
+    if problem != "saddle":
         lo = max(float(np.min(finite[finite > 0])) if np.any(finite > 0) else 1e-12, 1e-12)
-        ax.set_ylim(min(lo, target) / 2, float(np.max(finite)) * 2)
+        ax.set_ylim(min(lo, target) / 2, max(float(np.max(finite)), target) * 2)
     else:
         ax.set_ylim(max(float(np.min(finite)), -1e3), float(np.max(finite)) + 1)
     ax.axhline(target, color="0.4", ls=":", lw=1)
@@ -43,21 +59,20 @@ def plot_losses(results, problem, steps, out: Path, title: str, n_test: int = 0)
     ax.set_ylabel("training loss (mini-batch, smoothed)" if problem == "digits" else "f(x)")
     ax.set_title(title, loc="left", fontweight="bold", fontsize=11)
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8, ncol=2 if len(results) > 6 else 1, loc="upper right", framealpha=0.9)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, framealpha=0.9)
     if problem == "digits":
         names = [r.name for r in ranked][::-1]
         accs = [100 * r.test_accuracy for r in ranked][::-1]
         bx.barh(names, accs, color=[colors[n] for n in names])
         for i, a in enumerate(accs):
             bx.text(a, i, f" {a:.1f}%", va="center", fontsize=8)
-        low = min(accs)
-        bx.set_xlim(max(0.0, low - 10), 100.5)
+        bx.set_xlim(0.0, 112.0)  # from 0: bar lengths are the accuracies; room for the labels
+        bx.set_xticks(range(0, 101, 20))
         bx.set_xlabel("test accuracy after the race (%)")
         bx.set_title(f"held-out test split ({n_test} images)", loc="left", fontsize=10)
         bx.grid(axis="x", alpha=0.3)
     fig.tight_layout()
-    fig.savefig(out / "loss_curves.png")
-    plt.close(fig)
+    return fig
 
 
 def plot_trajectories(results, problem, out: Path) -> None:
@@ -91,7 +106,7 @@ def plot_trajectories(results, problem, out: Path) -> None:
         ax.plot(*np.asarray(prob.minimum), "*", color="gold", mec="black", ms=12, zorder=6)
         ax.set_xlim(x_lo, x_hi)
         ax.set_ylim(y_lo, y_hi)
-        ax.set_title(f"{r.name} (lr {r.learning_rate:g})\nf = {fmt_loss(r.final_loss)}", fontsize=9)
+        ax.set_title(f"{r.name} ({_rate_text(r.learning_rate)})\nf = {fmt_loss(r.final_loss)}", fontsize=9)
         ax.tick_params(labelsize=7)
     for ax in list(axes.flat)[n:]:
         ax.axis("off")

@@ -3,7 +3,10 @@ target loss of each problem.
 
 The learning rates were chosen once by a sweep over three rates a factor of 3 apart per optimizer
 and problem (the best final loss that does not diverge; on the saddle, a rate that escapes while
-the path stays on the plot). AdaDelta keeps the paper's rate 1.0 on the digits.
+the path stays on the plot). AdaDelta keeps the paper's rate 1.0 on the digits. An optimizer
+without a tuned rate races at its constructor's default learning rate (its registry record,
+``optzoo.info(name).defaults``: 1.0 for newton and newton_cg, a line search for lbfgs), and only
+one whose constructor requires a rate gets the problem's ``"*"`` rate.
 """
 
 from __future__ import annotations
@@ -47,3 +50,9 @@ RACE_STEPS = {"digits": 600, "rosenbrock": 2000, "beale": 1000, "quadratic": 300
 RACE_TARGETS = {"digits": 0.1, "rosenbrock": 1e-3, "beale": 1e-3, "quadratic": 1e-4, "saddle": -1.0}
 DIGITS_BATCH = 64
 SCHEDULE_HORIZON = 1000  # the registry's examples span about this many steps
+#: at most this many points of each loss curve (and 2-D path) are kept, whatever the step count
+CURVE_POINTS = 1000
+#: ``--sweep``: each optimizer's rate times these factors (log-spaced, a factor sqrt(10) apart),
+#: each run for at most SWEEP_STEPS steps; the lowest final loss wins
+SWEEP_FACTORS = tuple(10.0 ** (k / 2) for k in range(-3, 4))
+SWEEP_STEPS = 200

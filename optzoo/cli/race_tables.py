@@ -20,6 +20,10 @@ def fmt_loss(x: float) -> str:
     return f"{x:.4g}" if math.isfinite(x) else "diverged"
 
 
+def fmt_rate(lr: float | None) -> str:
+    return "line search" if lr is None else f"{lr:g}"
+
+
 def table_rows(results, problem) -> list[dict[str, str]]:
     """One ``{column: text}`` per optimizer, best first."""
     rows = []
@@ -27,7 +31,8 @@ def table_rows(results, problem) -> list[dict[str, str]]:
         row = {
             "rank": str(rank),
             "optimizer": r.name,
-            "learning rate": f"{r.learning_rate:g}",
+            "learning rate": fmt_rate(r.learning_rate),
+            "rate from": r.rate_source,
             "final loss": fmt_loss(r.final_loss),
         }
         if problem == "digits":

@@ -11,17 +11,21 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from optzoo.cli.common import UsageError, choices, names_list, writable_file
+from optzoo.cli.common import INT32_MAX, UsageError, choices, int_in, names_list, require, writable_file
 from optzoo.cli.common import console as make_console
-from optzoo.cli.plots import ascii_plot, pyplot
+from optzoo.cli.plots import ascii_plot, image_path, pyplot
 
 
 def add_parser(sub) -> None:
     s = sub.add_parser("schedule", help="preview and plot a learning-rate schedule")
     s.add_argument("name", nargs="?", help="a schedule name (see `optzoo list`)")
-    s.add_argument("--set", action="append", metavar="KEY=VALUE", help="override an example argument")
-    s.add_argument("--steps", type=int, default=1000)
-    s.add_argument("--out", metavar="FILE.png")
+    s.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override an example argument (repeatable), e.g. --set decay_steps=500")
+    s.add_argument("--steps", type=int_in("--steps", 1, INT32_MAX), default=1000,
+                   help="steps to evaluate, 0 .. STEPS-1 (default 1000)")
+    s.add_argument("--out", metavar="FILE.png",
+                   help="the plot's file; its extension picks the format: .png, .pdf, .svg, ... "
+                        "(default schedule-NAME.png, or schedules.png with --compare)")
     s.add_argument("--compare", metavar="A,B,C", help="overlay several schedules")
 
 
@@ -35,6 +39,10 @@ def _registry() -> dict:
 
 def _known(name: str, schedules: dict):
     if name not in schedules:
+        from optzoo.schedules.registry import TRANSFORMATIONS, usage
+
+        if name in TRANSFORMATIONS:  # listed by `optzoo list`, but not a step -> lr function
+            raise UsageError(usage(name))
         raise UsageError(f"unknown schedule {name!r}; choose from: {choices(schedules)}")
     return schedules[name]
 
@@ -86,14 +94,13 @@ def schedule_values(schedule, steps: int):
 
 
 def run(args) -> int:
+    require("schedule", "rich", "matplotlib")
     import numpy as np
     from rich.table import Table
 
     names = ([args.name] if args.name else []) + names_list(args.compare or "")
     if not names:
         raise UsageError(f"name a schedule or use --compare A,B; choose from: {choices(_registry())}")
-    if args.steps < 1:
-        raise UsageError(f"--steps must be a positive integer, got {args.steps}")
     overrides = _parse_sets(args.set or [])
     registry = _registry()
     for n in names:
@@ -106,7 +113,7 @@ def run(args) -> int:
             if key not in accepted:
                 raise UsageError(f"no compared schedule takes {key!r}")
     default = f"schedule-{names[0]}.png" if len(names) == 1 else "schedules.png"
-    out = writable_file(Path(args.out or default))
+    out = writable_file(image_path(Path(args.out or default)))
 
     curves = {}
     for n in names:

@@ -35,6 +35,7 @@ __all__ = [
     "ScheduleInfo",
     "noisy_linear_cosine_decay_seeded",
     "product_of",
+    "usage",
 ]
 
 
@@ -96,3 +97,18 @@ SCHEDULES: dict[str, ScheduleInfo] = {
 TRANSFORMATIONS: dict[str, ScheduleInfo] = {
     r.name: _info(r) for r in R.records("transformation") if r.module.startswith(s.__name__)
 }
+
+
+_USAGE = {
+    "reduce_on_plateau": (
+        "reduce_on_plateau is a gradient transformation driven by a metric, not a step -> lr "
+        "schedule, so it has no curve to plot: chain it after an optimizer, "
+        "tx = optax.chain(optzoo.adam(1e-3), optzoo.schedules.reduce_on_plateau(patience=5)), "
+        "and pass the metric to each update, tx.update(grads, state, params, value=loss)"
+    ),
+}
+
+
+def usage(name: str) -> str:
+    """One line on how to use the transformation ``name`` (``TRANSFORMATIONS``)."""
+    return _USAGE.get(name, f"{name} is a gradient transformation, not a step -> lr schedule")

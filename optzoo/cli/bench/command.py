@@ -7,12 +7,13 @@ import argparse
 import sys
 
 from optzoo.cli.bench import report
+from optzoo.cli.common import Parser, UsageError, float_in, int_in
 from optzoo.cli.bench.machine import load_average, machine_description, pin_threads
 from optzoo.cli.bench.specs import ALL_SIZES, OPTIMIZERS, specs as all_specs
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="optzoo bench",
         description="Time optimizer update steps: optzoo vs optax vs torch.optim (foreach, fused).",
     )
@@ -21,15 +22,15 @@ def _parser() -> argparse.ArgumentParser:
                         "c (200k, 400 leaves), tiny (4k, 4 leaves); default a,b,c")
     p.add_argument("--optimizers", default="all",
                    help="comma-separated names (default: all shared ones): " + ", ".join(OPTIMIZERS))
-    p.add_argument("--repeats", type=int, default=None,
+    p.add_argument("--repeats", type=int_in("--repeats", 1, 10_000), default=None,
                    help="timed rounds per comparison (default 15, 5 with --quick)")
-    p.add_argument("--sample-ms", type=float, default=None,
+    p.add_argument("--sample-ms", type=float_in("--sample-ms", 0.0, 60_000.0, low_open=True), default=None,
                    help="minimum length of one timed sample in ms (default 20, 5 with --quick)")
-    p.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
-    p.add_argument("--threads", type=int, default=None,
+    p.add_argument("--device", choices=("cpu", "gpu"), default="cpu", help="where to time (default cpu)")
+    p.add_argument("--threads", type=int_in("--threads", 1, 4096), default=None,
                    help="cores for XLA and torch on CPU (default: all usable cores); the "
                         "process is pinned to that many cores and torch uses as many threads")
-    p.add_argument("--compile-repeats", type=int, default=None,
+    p.add_argument("--compile-repeats", type=int_in("--compile-repeats", 0, 1000), default=None,
                    help="extra rounds of the compile-time comparison at (c), beyond the compilations "
                         "the timing at (c) does anyway (default 1, 0 with --quick)")
     p.add_argument("--no-torch", action="store_true", help="skip torch.optim")
@@ -84,10 +85,14 @@ def _write(path: str | None, lines: list[str]) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print the tables; returns a process exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = _parser().parse_args(argv)
+    try:
+        args = _parser().parse_args(argv)
+    except UsageError as e:
+        return _error(f"error: {e}")
     threads = pin_threads(args.threads, argv) if args.device == "cpu" else None
-    repeats = args.repeats or (5 if args.quick else 15)
-    sample_s = (args.sample_ms or (5.0 if args.quick else 20.0)) / 1e3
+    repeats = args.repeats if args.repeats is not None else (5 if args.quick else 15)
+    sample_ms = args.sample_ms if args.sample_ms is not None else (5.0 if args.quick else 20.0)
+    sample_s = sample_ms / 1e3
     compile_repeats = args.compile_repeats if args.compile_repeats is not None else (0 if args.quick else 1)
 
     import jax

@@ -51,7 +51,7 @@ def _columns(run: Settings) -> list[str]:
     if run.undonated:
         cols.append("undonated/donated")
     if run.have_torch:
-        cols += ["optzoo/torch foreach", "optzoo/torch fused"]
+        cols += ["optzoo/torch foreach", "optzoo/torch fused", "optzoo/reference"]
     cols += ["GB/s optzoo", "GB/s optax"]
     if run.have_torch:
         cols += ["GB/s torch fused"]
@@ -101,6 +101,9 @@ def size_table(size: str, specs: dict[str, Spec], run: Settings,
                     runners["torch " + flag] = torch_runner(spec.torch, shapes, {flag: True}, run.torch_device)
                 except (RuntimeError, TypeError, ValueError):
                     pass
+        if run.have_torch and spec.reference is not None:
+            runners["reference"] = torch_runner(lambda ps, _flags: spec.reference(ps), shapes, {},
+                                                run.torch_device)
         samples = time_interleaved(runners, run.repeats, run.sample_s, warmup=3)
         med = {k: statistics.median(v) for k, v in samples.items()}
         mb = min_traffic_bytes(spec.state_arrays) * n_params
@@ -116,7 +119,8 @@ def size_table(size: str, specs: dict[str, Spec], run: Settings,
         if run.undonated:
             row.append(ratio("undonated", "optzoo"))
         if run.have_torch:
-            row += [ratio("optzoo", "torch foreach"), ratio("optzoo", "torch fused")]
+            row += [ratio("optzoo", "torch foreach"), ratio("optzoo", "torch fused"),
+                    ratio("optzoo", "reference")]
         row += [_gbs(mb, med.get("optzoo")), _gbs(mb, med.get("optax"))]
         if run.have_torch:
             row.append(_gbs(mb, med.get("torch fused")))
@@ -191,6 +195,8 @@ def legend(device: str) -> list[str]:
         "first is faster). `train_step/...`: optzoo.train.make_train_step doing the "
         "same update (with a loss whose gradient is the batch; timed for --train-step "
         "optimizers only) over the bare update or torch's fused step. "
+        "`optzoo/reference`: over the published torch implementation that a modern "
+        "optimizer's parity is checked against (schedulefree, pytorch_optimizer, ...). "
         "`GB/s`: minimum traffic over median time. `min B/param`: bytes per parameter "
         "an update must read and write. `XLA B/param`: bytes the compiled program's "
         "kernels read and write, from its optimized HLO. `spread %`: the largest median "

@@ -42,6 +42,7 @@ class Spec:
     torch: Callable[[list, dict], Any] | None  # (params, {"foreach"/"fused": True})
     state_arrays: int
     note: str = ""
+    reference: Callable[[list], Any] | None = None  # the published torch implementation
 
 
 def specs() -> list[Spec]:
@@ -150,4 +151,92 @@ def specs() -> list[Spec]:
     for name, (zoo, ox, tt, k, note) in extra.items():
         if getattr(optzoo, name, None) is not None:
             out.append(Spec(name, (lambda zoo=zoo: zoo(optzoo)), ox, tt, k, note))
+    return out + modern_specs()
+
+
+# The modern optimizers: optzoo at the reference's defaults (and learning rate), optax's
+# implementation where it has one (its own defaults otherwise), and the published torch
+# implementation that optzoo is checked against.
+# name -> (optzoo kwargs, optax constructor path and kwargs or None, reference "module.Class"
+#          and kwargs, per-parameter state arrays)
+MODERN: dict[str, tuple[dict, tuple[str, dict] | None, tuple[str, dict], int]] = {
+    "schedule_free_adamw": (dict(learning_rate=2.5e-3), ("contrib.schedule_free_adamw",
+                            dict(learning_rate=2.5e-3)),
+                            ("schedulefree.AdamWScheduleFree", dict(lr=2.5e-3)), 3),
+    "schedule_free_sgd": (dict(learning_rate=1.0), ("contrib.schedule_free_sgd",
+                          dict(learning_rate=1.0)),
+                          ("schedulefree.SGDScheduleFree", dict(lr=1.0)), 2),
+    "prodigy": (dict(learning_rate=1.0), ("contrib.prodigy", dict(learning_rate=1.0)),
+                ("prodigyopt.Prodigy", dict(lr=1.0)), 4),
+    "dadapt_adam": (dict(learning_rate=1.0), ("contrib.dadapt_adamw", dict(learning_rate=1.0)),
+                    ("dadaptation.DAdaptAdam", dict(lr=1.0)), 3),
+    "madgrad": (dict(learning_rate=1e-2), ("contrib.madgrad", dict(learning_rate=1e-2)),
+                ("madgrad.MADGRAD", dict(lr=1e-2)), 3),
+    "adabelief": (dict(learning_rate=1e-3), ("adabelief", dict(learning_rate=1e-3)),
+                  ("adabelief_pytorch.AdaBelief", dict(lr=1e-3, print_change_log=False)), 2),
+    "came": (dict(learning_rate=2e-4), None, ("came_pytorch.CAME", dict(lr=2e-4)), 3),
+    "adam_atan2": (dict(learning_rate=1e-4), None, ("adam_atan2_pytorch.AdamAtan2",
+                   dict(lr=1e-4)), 2),
+    "adan": (dict(learning_rate=1e-3), ("adan", dict(learning_rate=1e-3)),
+             ("pytorch_optimizer.Adan", dict(lr=1e-3)), 4),
+    "adopt": (dict(learning_rate=1e-3), ("contrib.adopt", dict(learning_rate=1e-3)),
+              ("pytorch_optimizer.ADOPT", dict(lr=1e-3)), 2),
+    "ademamix": (dict(learning_rate=1e-3), ("contrib.ademamix", dict(learning_rate=1e-3)),
+                 ("pytorch_optimizer.AdEMAMix", dict(lr=1e-3)), 3),
+    "laprop": (dict(learning_rate=4e-4), None, ("pytorch_optimizer.LaProp", dict(lr=4e-4)), 2),
+    "mars": (dict(learning_rate=3e-3), None, ("pytorch_optimizer.MARS", dict(lr=3e-3)), 3),
+    "tiger": (dict(learning_rate=1e-3), None, ("pytorch_optimizer.Tiger", dict(lr=1e-3)), 1),
+    "sign_sgd": (dict(learning_rate=1e-3, momentum=0.9), ("signum", dict(learning_rate=1e-3)),
+                 ("pytorch_optimizer.SignSGD", dict(lr=1e-3, momentum=0.9)), 1),
+    "yogi": (dict(learning_rate=1e-2), ("yogi", dict(learning_rate=1e-2)),
+             ("pytorch_optimizer.Yogi", dict(lr=1e-2)), 2),
+    "qhadam": (dict(learning_rate=1e-3), None, ("pytorch_optimizer.QHAdam", dict(lr=1e-3)), 2),
+    "adabound": (dict(learning_rate=1e-3), None, ("pytorch_optimizer.AdaBound", dict(lr=1e-3)),
+                 2),
+    "novograd": (dict(learning_rate=1e-3), ("novograd", dict(learning_rate=1e-3)),
+                 ("pytorch_optimizer.NovoGrad", dict(lr=1e-3)), 1),
+    "adamp": (dict(learning_rate=1e-3), None, ("pytorch_optimizer.AdamP", dict(lr=1e-3)), 2),
+    "diffgrad": (dict(learning_rate=1e-3), None, ("pytorch_optimizer.DiffGrad", dict(lr=1e-3)),
+                 3),
+    "stable_adamw": (dict(learning_rate=1e-3), None,
+                     ("pytorch_optimizer.StableAdamW", dict(lr=1e-3)), 2),
+}
+
+
+def modern_specs() -> list[Spec]:
+    """A :class:`Spec` for each :data:`MODERN` optimizer this optzoo has."""
+    import importlib
+
+    import optax
+
+    import optzoo
+
+    def optax_ctor(path, kwargs):
+        def make():
+            obj = optax
+            for part in path.split("."):
+                obj = getattr(obj, part)
+            return obj(**kwargs)
+
+        return make
+
+    def reference(path, kwargs):
+        module, cls = path.rsplit(".", 1)
+
+        def make(params):
+            opt = getattr(importlib.import_module(module), cls)(params, **kwargs)
+            if hasattr(opt, "train"):  # schedule-free optimizers step in train mode only
+                opt.train()
+            return opt
+
+        return make
+
+    out = []
+    for name, (zoo_kw, ox, (ref, ref_kw), k) in MODERN.items():
+        ctor = getattr(optzoo, name, None)
+        if ctor is None:
+            continue
+        out.append(Spec(name, (lambda ctor=ctor, kw=zoo_kw: ctor(**kw)),
+                        optax_ctor(*ox) if ox else None, None, k,
+                        "" if ox else "optax has none", reference(ref, ref_kw)))
     return out
