@@ -25,7 +25,8 @@ def scale_by_sign_momentum(momentum: float = 0.9) -> optax.GradientTransformatio
     family="sign", reference="Bernstein et al. 2018", year=2018,
     counterparts=(R.reference("pytorch-optimizer", "SignSGD",
                               "maximize and foreach not taken (negate the loss)"),
-                  R.optax("sign_sgd", "optax.sign_sgd has no momentum (it is momentum=0)")),
+                  R.optax("signum", "optax.signum(beta) is momentum=beta > 0 and "
+                          "optax.sign_sgd momentum=0, both without weight decay")),
     ranges={"learning_rate": "[0, inf)", "momentum": "[0, 1)", "weight_decay": "[0, inf)"},
     examples={"": dict(learning_rate=0.01, momentum=0.8, weight_decay=0.01),
               "signsgd,coupled": dict(learning_rate=0.01, momentum=0.0, weight_decay=0.01,
