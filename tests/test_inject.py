@@ -155,6 +155,8 @@ CORE = {
                        eps=1e-6),
     "yogi": _i(z.yogi, learning_rate=0.02, b1=0.8, b2=0.99, eps=1e-4, initial_accumulator=1e-3,
                weight_decay=1e-3, fixed_decay=True),
+    "came": _i(z.came, learning_rate=0.02, eps1=1e-20, eps2=1e-12, clip_threshold=0.5, b1=0.8,
+               b2=0.99, b3=0.995, weight_decay=1e-3),
 }
 
 TORCH = {

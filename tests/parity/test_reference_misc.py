@@ -183,3 +183,49 @@ def test_adam_atan2(kw, record_parity, monkeypatch):
 
     err = run_against(lambda ps: AdamAtan2(ps, **kw), lambda: optzoo.adam_atan2(**_ours(kw)))
     _check(record_parity, "adam_atan2_pytorch.AdamAtan2", kw, err)
+
+
+# --- CAME -------------------------------------------------------------------------------
+
+# With the default betas at lr >= 0.005 this trajectory amplifies rounding: the reference
+# against itself from a start moved by one ulp differs by 4e-9 (lr=0.005) or 2e-10
+# (lr=0.01) after 100 steps, 4e-14 at lr=0.002; so those run at lr=0.002.
+CAME_CASES = [
+    dict(lr=0.002),
+    dict(lr=0.005, eps=(1e-20, 1e-12), clip_threshold=0.5, betas=(0.8, 0.99, 0.995)),
+    dict(lr=0.005, weight_decay=0.05, betas=(0.9, 0.95, 0.99)),
+    dict(lr=0.005, clip_threshold=10.0),
+]
+
+
+@pytest.mark.parametrize("kw", CAME_CASES, ids=config_label)
+def test_came(kw, record_parity):
+    from came_pytorch import CAME
+
+    ours = _ours(kw, 3)
+    if "eps" in ours:
+        ours["eps1"], ours["eps2"] = ours.pop("eps")
+    err = run_against(lambda ps: CAME(ps, **kw), lambda: optzoo.came(**ours))
+    _check(record_parity, "came_pytorch.CAME", kw, err)
+
+
+def test_came_higher_rank():
+    """A 3-axis leaf factors over its last two axes (rows ``shape[:-1]``, columns
+    ``shape[:-2] + shape[-1:]``), as the reference; 30 float64 steps."""
+    from came_pytorch import CAME
+
+    rng = np.random.default_rng(3)
+    p0, grads = rng.normal(size=(3, 4, 5)), rng.normal(size=(30, 3, 4, 5))
+    tp = torch.tensor(p0, requires_grad=True)
+    ref = CAME([tp], lr=0.01, weight_decay=0.01)
+    with x64():
+        tx = optzoo.came(0.01, weight_decay=0.01)
+        p = jnp.asarray(p0)
+        state = tx.init(p)
+        assert state[0].v_row.shape == (3, 4) and state[0].v_col.shape == (3, 5)
+        for g in grads:
+            tp.grad = torch.tensor(g)
+            ref.step()
+            u, state = tx.update(jnp.asarray(g), state, p)
+            p = optax.apply_updates(p, u)
+            assert leaf_rel_err({"p": p}, {"p": tp.detach().numpy()}) <= TOL
