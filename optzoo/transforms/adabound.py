@@ -95,7 +95,7 @@ def scale_by_adabound(learning_rate: _blocks.ScalarOrSchedule = 1e-3, final_lr: 
 
 @R.register(
     family="adam", reference="Luo et al. 2019", year=2019,
-    counterparts=(R.reference("pytorch-optimizer", "AdaBound",
+    counterparts=(R.reference("pytorch_optimizer", "AdaBound",
                               "maximize and foreach not taken (negate the loss)"),),
     ranges={"learning_rate": "[0, inf)", "final_lr": "[0, inf)", "b1": "[0, 1)", "b2": "[0, 1)",
             "gamma": "(0, inf)", "weight_decay": "[0, inf)", "eps": "[0, inf)"},

@@ -106,7 +106,7 @@ def scale_by_adamp(learning_rate: _blocks.ScalarOrSchedule = 1e-3, b1: float = 0
 
 @R.register(
     family="adam", reference="Heo et al. 2021", year=2021,
-    counterparts=(R.reference("pytorch-optimizer", "AdamP",
+    counterparts=(R.reference("pytorch_optimizer", "AdamP",
                               "maximize and foreach not taken (negate the loss); use_gc, adanorm, "
                               "cautious and adam_debias (keywords the class only forwards) not "
                               "taken"),),

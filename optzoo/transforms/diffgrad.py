@@ -97,7 +97,7 @@ def scale_by_diffgrad(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
 
 @R.register(
     family="adam", reference="Dubey et al. 2019", year=2019,
-    counterparts=(R.reference("pytorch-optimizer", "DiffGrad",
+    counterparts=(R.reference("pytorch_optimizer", "DiffGrad",
                               "maximize and foreach not taken (negate the loss); adanorm and "
                               "adam_debias (keywords the class only forwards) not taken"),),
     ranges={"learning_rate": "[0, inf)", "b1": "[0, 1)", "b2": "[0, 1)",

@@ -77,7 +77,7 @@ def scale_by_novograd(b1: float = 0.95, b2: float = 0.98, eps: float = 1e-8,
 
 @R.register(
     family="adaptive", reference="Ginsburg et al. 2019", year=2019,
-    counterparts=(R.reference("pytorch-optimizer", "NovoGrad",
+    counterparts=(R.reference("pytorch_optimizer", "NovoGrad",
                               "maximize and foreach not taken (negate the loss); adam_debias "
                               "(a keyword the class only forwards) not taken"),),
     ranges={"learning_rate": "[0, inf)", "b1": "[0, 1)", "b2": "[0, 1)",

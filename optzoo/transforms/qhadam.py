@@ -78,7 +78,7 @@ def scale_by_qhadam(b1: float = 0.9, b2: float = 0.999, nu1: float = 1.0, nu2: f
 
 @R.register(
     family="adam", reference="Ma and Yarats 2019", year=2019,
-    counterparts=(R.reference("pytorch-optimizer", "QHAdam",
+    counterparts=(R.reference("pytorch_optimizer", "QHAdam",
                               "maximize and foreach not taken (negate the loss)"),),
     ranges={"learning_rate": "[0, inf)", "b1": "[0, 1)", "b2": "[0, 1)", "nu1": "[0, 1]",
             "nu2": "[0, 1]", "weight_decay": "[0, inf)", "eps": "[0, inf)"},

@@ -23,7 +23,7 @@ def scale_by_sign_momentum(momentum: float = 0.9) -> optax.GradientTransformatio
 
 @R.register(
     family="sign", reference="Bernstein et al. 2018", year=2018,
-    counterparts=(R.reference("pytorch-optimizer", "SignSGD",
+    counterparts=(R.reference("pytorch_optimizer", "SignSGD",
                               "maximize and foreach not taken (negate the loss)"),
                   R.optax("signum", "optax.signum(beta) is momentum=beta > 0 and "
                           "optax.sign_sgd momentum=0, both without weight decay")),
@@ -54,7 +54,7 @@ def sign_sgd(learning_rate: _blocks.ScalarOrSchedule = 1e-3, momentum: float = 0
 
 @R.register(
     family="sign", reference="Su 2023", year=2023,
-    counterparts=(R.reference("pytorch-optimizer", "Tiger",
+    counterparts=(R.reference("pytorch_optimizer", "Tiger",
                               "maximize and foreach not taken (negate the loss)"),),
     ranges={"learning_rate": "[0, inf)", "beta": "[0, 1)", "weight_decay": "[0, inf)"},
     examples={"": dict(learning_rate=0.01, beta=0.9, weight_decay=0.02),
