@@ -68,3 +68,18 @@ def test_stable_adamw(kw, record_parity):
     mine = {k: w for k, w in _betas(kw_ours, 2).items() if k != "foreach"}
     err = run_against(lambda ps: po.StableAdamW(ps, **kw), lambda: optzoo.stable_adamw(**mine))
     _check(record_parity, "StableAdamW", kw, mine, err)
+
+
+# --- Yogi --------------------------------------------------------------------------
+
+YOGI = [
+    dict(lr=0.01),
+    dict(lr=0.02, betas=(0.8, 0.99), eps=1e-4, initial_accumulator=1e-3, weight_decay=0.01),
+    dict(lr=0.02, weight_decay=0.05, weight_decouple=False, adam_debias=True),
+    dict(lr=0.02, weight_decay=0.005, fixed_decay=True, foreach=False),
+]
+
+
+@pytest.mark.parametrize("kw", YOGI, ids=config_label)
+def test_yogi(kw, record_parity):
+    _parity(record_parity, "Yogi", kw, "yogi")
