@@ -83,3 +83,32 @@ YOGI = [
 @pytest.mark.parametrize("kw", YOGI, ids=config_label)
 def test_yogi(kw, record_parity):
     _parity(record_parity, "Yogi", kw, "yogi")
+
+
+# --- Adan --------------------------------------------------------------------------
+
+
+def _float64_global_norm(param_groups, device=None, **_):
+    """The reference's squared global gradient norm, kept in float64 (4.1.0 casts
+    it to float32, which moves a clipped step by ~1e-8)."""
+    grads = [p.grad for g in param_groups for p in g["params"] if p.grad is not None]
+    return torch.stack([g.norm() for g in grads]).square().sum().reshape(1)
+
+
+ADAN = [
+    dict(lr=0.01),
+    dict(lr=0.01, betas=(0.9, 0.85, 0.95), eps=1e-6, weight_decay=0.05),
+    dict(lr=0.01, weight_decay=0.05, weight_decouple=True, max_grad_norm=0.3),
+    dict(lr=0.02, max_grad_norm=5.0, foreach=False, adanorm=True),
+    dict(lr=0.02, betas=(0.95, 0.9, 0.98), adanorm=True, adanorm_r=0.8, weight_decay=0.01),
+]
+
+
+@pytest.mark.parametrize("kw", ADAN, ids=config_label)
+def test_adan(kw, record_parity, monkeypatch):
+    import pytorch_optimizer.optimizer.adan as ref_mod
+
+    monkeypatch.setattr(ref_mod, "get_global_gradient_norm", _float64_global_norm)
+    ours = {k: w for k, w in _betas(kw, 3).items() if k != "foreach"}
+    err = run_against(lambda ps: po.Adan(ps, **kw), lambda: optzoo.adan(**ours))
+    _check(record_parity, "Adan", kw, ours, err)
