@@ -112,3 +112,31 @@ def test_adan(kw, record_parity, monkeypatch):
     ours = {k: w for k, w in _betas(kw, 3).items() if k != "foreach"}
     err = run_against(lambda ps: po.Adan(ps, **kw), lambda: optzoo.adan(**ours))
     _check(record_parity, "Adan", kw, ours, err)
+
+
+# --- ADOPT -------------------------------------------------------------------------
+
+ADOPT = [
+    dict(lr=0.01),
+    dict(lr=0.01, betas=(0.8, 0.99), eps=1e-5, weight_decay=0.05),
+    dict(lr=0.01, weight_decay=0.05, weight_decouple=True, clip_lambda=None),
+    dict(lr=0.005, weight_decay=0.01, weight_decouple=True, fixed_decay=True, foreach=False,
+         stable_adamw=True),
+]
+
+
+@pytest.mark.parametrize("kw", ADOPT, ids=config_label)
+def test_adopt(kw, record_parity):
+    _parity(record_parity, "ADOPT", kw, "adopt")
+
+
+def _tight_clip(step):
+    return 0.2 + 0.001 * step
+
+
+def test_adopt_custom_clip(record_parity):
+    """A ``clip_lambda`` small enough to clip: both sides call it with the step."""
+    kw = dict(lr=0.01, clip_lambda=_tight_clip)
+    err = run_against(lambda ps: po.ADOPT(ps, **kw),
+                      lambda: optzoo.adopt(learning_rate=0.01, clip_lambda=_tight_clip))
+    _check(record_parity, "ADOPT", dict(lr=0.01, clip_lambda="0.2 + 0.001 step"), kw, err)
