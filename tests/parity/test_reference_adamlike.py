@@ -140,3 +140,19 @@ def test_adopt_custom_clip(record_parity):
     err = run_against(lambda ps: po.ADOPT(ps, **kw),
                       lambda: optzoo.adopt(learning_rate=0.01, clip_lambda=_tight_clip))
     _check(record_parity, "ADOPT", dict(lr=0.01, clip_lambda="0.2 + 0.001 step"), kw, err)
+
+
+# --- AdEMAMix ----------------------------------------------------------------------
+
+ADEMAMIX = [
+    dict(lr=0.01),
+    dict(lr=0.01, betas=(0.8, 0.99, 0.999), eps=1e-6, alpha=3.0, weight_decay=0.05),
+    dict(lr=0.01, t_alpha_beta3=60.0, weight_decay=0.05, weight_decouple=True),
+    dict(lr=0.005, betas=(0.9, 0.95, 0.99), t_alpha_beta3=30.0, weight_decay=0.01,
+         weight_decouple=True, fixed_decay=True, foreach=False, stable_adamw=True),
+]
+
+
+@pytest.mark.parametrize("kw", ADEMAMIX, ids=config_label)
+def test_ademamix(kw, record_parity):
+    _parity(record_parity, "AdEMAMix", kw, "ademamix", 3)
