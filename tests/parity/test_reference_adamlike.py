@@ -156,3 +156,44 @@ ADEMAMIX = [
 @pytest.mark.parametrize("kw", ADEMAMIX, ids=config_label)
 def test_ademamix(kw, record_parity):
     _parity(record_parity, "AdEMAMix", kw, "ademamix", 3)
+
+
+# --- LaProp ------------------------------------------------------------------------
+# foreach=False everywhere: the reference's foreach path rounds its step sizes to
+# float32 (LaProp._get_step_sizes builds a float32 tensor), so only its per-tensor
+# path is float64 throughout.
+
+LAPROP = [
+    dict(lr=0.01, foreach=False),
+    dict(lr=0.01, betas=(0.8, 0.99), eps=1e-8, weight_decay=0.05, foreach=False),
+    dict(lr=0.01, centered=True, steps_before_using_centered=5, ams_bound=True,
+         weight_decay=0.005, fixed_decay=True, foreach=False),
+    dict(lr=0.01, centered=True, weight_decay=0.05, weight_decouple=False, foreach=False),
+    dict(lr=0.01, ams_bound=True, foreach=False),
+]
+
+
+@pytest.mark.parametrize("kw", LAPROP, ids=config_label)
+def test_laprop(kw, record_parity):
+    _parity(record_parity, "LaProp", kw, "laprop")
+
+
+def test_laprop_schedule(record_parity):
+    """The learning rate sits inside LaProp's momentum: a torch ``LambdaLR`` stepped
+    after every step against the same schedule of the update count."""
+    lr0, decay = 0.02, 0.05
+    held = {}
+
+    def make_ref(ps):
+        opt = po.LaProp(ps, lr=lr0, weight_decay=0.05, foreach=False)
+        held["sched"] = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: 1.0 / (1.0 + decay * k))
+        return opt
+
+    def after(ref, tp, state, params):
+        held["sched"].step()
+        return 0.0
+
+    err = run_against(make_ref, lambda: optzoo.laprop(
+        lambda count: lr0 / (1.0 + decay * count), weight_decay=0.05), after=after)
+    _check(record_parity, "LaProp",
+           dict(lr="LambdaLR 0.02 / (1 + 0.05 k)", weight_decay=0.05, foreach=False), None, err)
