@@ -81,3 +81,22 @@ def test_schedule_free_radam_silent_phase_leaves_the_params():
         np.testing.assert_array_equal(moved[k], params[k])
     moved, _ = _run(optzoo.schedule_free_radam(0.1), params, 5)
     assert not np.allclose(moved["w"], params["w"])
+
+
+def test_prodigy_zero_gradient_step_is_skipped_as_the_reference_does():
+    """sum |s| = 0: the reference returns before d and k change (moments keep their
+    decay); a zero learning rate skips the whole step."""
+    from optzoo.transforms.prodigy import ProdigyState
+
+    params = _params()
+    tx = optzoo.prodigy(1.0, d0=1e-3)
+    state = tx.init(params)
+    zeros = jax.tree.map(jnp.zeros_like, params)
+    updates, new = tx.update(zeros, state, params)
+    assert isinstance(new, ProdigyState)
+    assert int(new.k) == 0 and int(new.count) == 1 and float(new.d) == float(state.d)
+    assert all(float(jnp.max(jnp.abs(u))) == 0.0 for u in jax.tree.leaves(updates))
+    tx = optzoo.prodigy(lambda count: 0.0 * count)
+    updates, new = tx.update(jax.grad(_loss)(params), tx.init(params), params)
+    assert int(new.k) == 0 and all(float(jnp.max(jnp.abs(x))) == 0.0
+                                   for x in jax.tree.leaves((updates, new.nu, new.s)))

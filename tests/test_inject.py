@@ -157,6 +157,11 @@ CORE = {
                weight_decay=1e-3, fixed_decay=True),
     "came": _i(z.came, learning_rate=0.02, eps1=1e-20, eps2=1e-12, clip_threshold=0.5, b1=0.8,
                b2=0.99, b3=0.995, weight_decay=1e-3),
+    "prodigy": _i(z.prodigy, learning_rate=0.5, b1=0.8, b2=0.99, beta3=0.9, eps=1e-6,
+                  weight_decay=0.01, use_bias_correction=True, d0=1e-3, d_coef=0.8,
+                  growth_rate=1.5, slice_p=2),
+    "prodigy[b1=0,coupled]": _i(z.prodigy, learning_rate=0.5, b1=0.0, weight_decay=0.01,
+                                decouple=False, safeguard_warmup=True, d0=1e-3),
 }
 
 TORCH = {

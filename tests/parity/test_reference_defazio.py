@@ -105,3 +105,30 @@ SCHEDULE_FREE = [
 def test_schedule_free(record_parity, cls, make, kwargs):
     check(record_parity, schedulefree, cls, kwargs, lambda: make(**core_kwargs(kwargs)),
           after=schedule_free_eval_after, train=lambda opt: opt.train())
+
+
+# ---------------------------------------------------------------- Prodigy
+
+prodigyopt = pytest.importorskip("prodigyopt")
+
+# d_hat's numerator <g, p0 - p> cancels while p is near p0, so a one-ulp difference in
+# the gradients (torch autograd and jax.grad round differently) grows along the run:
+# the reference against itself from a start moved by one ulp differs by 2e-10 at
+# lr=0.5, d0=1e-4, weight_decay=0.05 and 9e-11 at the last row with lr=1, d_coef=2.
+# These rows are the well-conditioned ones (self-difference <= 4e-12).
+PRODIGY = [
+    dict(),
+    dict(lr=0.3, betas=(0.8, 0.99), d0=1e-3, weight_decay=0.05),
+    dict(lr=1.0, betas=(0.9, 0.95), beta3=0.9, eps=1e-6, use_bias_correction=True,
+         weight_decay=0.05, decouple=False),
+    dict(lr=1.0, safeguard_warmup=True, d_coef=0.5, growth_rate=1.05, d0=1e-3),
+    dict(lr=0.5, betas=(0.0, 0.99), slice_p=3, d0=1e-3, weight_decay=0.01),
+    dict(lr=0.5, betas=(0.0, 0.999), beta3=0.95, use_bias_correction=True, safeguard_warmup=True,
+         slice_p=2, d_coef=1.5, growth_rate=1.2, weight_decay=0.02, decouple=False, d0=1e-4),
+]
+
+
+@pytest.mark.parametrize("kwargs", PRODIGY, ids=[config_label(k) for k in PRODIGY])
+def test_prodigy(record_parity, kwargs):
+    check(record_parity, prodigyopt, "Prodigy", kwargs,
+          lambda: optzoo.prodigy(**core_kwargs(kwargs)))
