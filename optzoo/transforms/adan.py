@@ -129,7 +129,7 @@ def proximal_decay(fn: str, learning_rate, weight_decay) -> optax.GradientTransf
 
 @R.register(
     family="adam", reference="Xie et al. 2022 (Adan)", year=2022,
-    counterparts=(R.reference("pytorch-optimizer", "Adan",
+    counterparts=(R.reference("pytorch_optimizer", "Adan",
                               "maximize, foreach and use_gc not taken; the reference "
                               "computes the global gradient norm in float32"),),
     ranges={"learning_rate": "[0, inf)", "b1": "[0, 1)", "b2": "[0, 1)", "b3": "[0, 1)",

@@ -88,7 +88,7 @@ def scale_by_ademamix(b1=0.9, b2=0.999, b3=0.9999, alpha=5.0, t_alpha_beta3=None
 
 @R.register(
     family="adam", reference="Pagliardini et al. 2024", year=2024,
-    counterparts=(R.reference("pytorch-optimizer", "AdEMAMix",
+    counterparts=(R.reference("pytorch_optimizer", "AdEMAMix",
                               "foreach, maximize and cautious (optzoo.cautious) not taken"),
                   R.optax("contrib.ademamix", "decoupled decay only; the warmups are "
                           "schedules of the 0-based count")),

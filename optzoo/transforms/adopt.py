@@ -74,7 +74,7 @@ def scale_by_adopt(b1=0.9, b2=0.9999, eps=1e-6,
 
 @R.register(
     family="adam", reference="Taniguchi et al. 2024", year=2024,
-    counterparts=(R.reference("pytorch-optimizer", "ADOPT",
+    counterparts=(R.reference("pytorch_optimizer", "ADOPT",
                               "foreach, maximize and cautious (optzoo.cautious) not taken"),),
     ranges={"learning_rate": "[0, inf)", "b1": "[0, 1)", "b2": "[0, 1)", "eps": "[0, inf)",
             "weight_decay": "[0, inf)"},

@@ -117,7 +117,7 @@ def decay_after_step(fn, learning_rate, weight_decay, fixed_decay):
 
 @R.register(
     family="adam", reference="Ziyin et al. 2020", year=2020,
-    counterparts=(R.reference("pytorch-optimizer", "LaProp",
+    counterparts=(R.reference("pytorch_optimizer", "LaProp",
                               "foreach, maximize and cautious (optzoo.cautious) not taken"),),
     ranges={"learning_rate": "[0, inf)", "b1": "[0, 1)", "b2": "[0, 1)", "eps": "[0, inf)",
             "weight_decay": "[0, inf)"},

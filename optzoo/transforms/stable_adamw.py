@@ -78,7 +78,7 @@ def scale_by_stable_adamw(b1=0.9, b2=0.99, eps=1e-8, weight_decay=0.0):
 
 @R.register(
     family="adam", reference="Wortsman et al. 2023", year=2023,
-    counterparts=(R.reference("pytorch-optimizer", "StableAdamW",
+    counterparts=(R.reference("pytorch_optimizer", "StableAdamW",
                               "kahan_sum (half-precision params only), foreach and maximize "
                               "not taken"),),
     ranges={"learning_rate": "[0, inf)", "b1": "[0, 1)", "b2": "[0, 1)",

@@ -60,7 +60,7 @@ def scale_by_yogi(b1=0.9, b2=0.999, eps=1e-3, initial_accumulator=1e-6, *,
 
 @R.register(
     family="adam", reference="Zaheer et al. 2018", year=2018,
-    counterparts=(R.reference("pytorch-optimizer", "Yogi", "foreach and maximize not taken"),
+    counterparts=(R.reference("pytorch_optimizer", "Yogi", "foreach and maximize not taken"),
                   R.optax("yogi", "no weight decay; otherwise equal")),
     ranges={"learning_rate": "[0, inf)", "b1": "[0, 1)", "b2": "[0, 1)", "eps": "[0, inf)",
             "initial_accumulator": "[0, inf)", "weight_decay": "[0, inf)"},

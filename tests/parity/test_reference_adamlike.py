@@ -197,3 +197,36 @@ def test_laprop_schedule(record_parity):
         lambda count: lr0 / (1.0 + decay * count), weight_decay=0.05), after=after)
     _check(record_parity, "LaProp",
            dict(lr="LambdaLR 0.02 / (1 + 0.05 k)", weight_decay=0.05, foreach=False), None, err)
+
+
+# --- MARS --------------------------------------------------------------------------
+
+MARS = [
+    dict(lr=0.01),
+    dict(lr=0.01, betas=(0.9, 0.95), gamma=0.05, lr_1d=0.005, betas_1d=(0.8, 0.9), eps=1e-6,
+         weight_decay=0.05, weight_decay_1d=0.02, ams_bound=True),
+    dict(lr=0.002, mars_type="lion", cautious=True, weight_decay=0.05, weight_decouple=False),
+    dict(lr=0.01, optimize_1d=True, weight_decay=0.005, fixed_decay=True, cautious=True),
+    dict(lr=0.002, mars_type="lion", optimize_1d=True, foreach=False),
+    dict(lr=0.01, mars_type="shampoo", optimize_1d=True, ams_bound=True, weight_decay=0.05),
+    dict(lr=0.01, mars_type="shampoo", cautious=True, gamma=0.1),
+]
+
+
+@pytest.mark.parametrize("kw", MARS, ids=config_label)
+def test_mars(kw, record_parity, monkeypatch):
+    """Shampoo: the reference's Newton-Schulz runs in bfloat16; both sides run it in
+    float64 here (``ns_dtype`` on optzoo's side)."""
+    import functools
+
+    import jax.numpy as jnp
+    import pytorch_optimizer.optimizer.mars as ref_mod
+
+    ns = functools.partial(ref_mod.zero_power_via_newton_schulz_5, dtype=torch.float64)
+    monkeypatch.setattr(ref_mod, "zero_power_via_newton_schulz_5", ns)
+    mine = {k: w for k, w in _betas(kw, 2).items() if k not in ("foreach", "betas_1d")}
+    if "betas_1d" in kw:
+        mine["b1_1d"], mine["b2_1d"] = kw["betas_1d"]
+    err = run_against(lambda ps: po.MARS(ps, **kw),
+                      lambda: optzoo.mars(**mine, ns_dtype=jnp.float64))
+    _check(record_parity, "MARS", kw, mine, err)
