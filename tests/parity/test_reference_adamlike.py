@@ -9,6 +9,7 @@ the core optimizers (negate the loss).
 
 from __future__ import annotations
 
+import optax
 import pytest
 import torch
 import pytorch_optimizer as po
@@ -230,3 +231,46 @@ def test_mars(kw, record_parity, monkeypatch):
     err = run_against(lambda ps: po.MARS(ps, **kw),
                       lambda: optzoo.mars(**mine, ns_dtype=jnp.float64))
     _check(record_parity, "MARS", kw, mine, err)
+
+
+# --- maximize ----------------------------------------------------------------------
+# The core optimizers do not take maximize (negate the loss, or put optax.scale(-1)
+# first); these runs check that this is the reference's maximize=True.
+
+MAXIMIZE = [
+    ("Adan", "adan", dict(lr=0.01, max_grad_norm=0.3)),
+    ("ADOPT", "adopt", dict(lr=0.01, weight_decay=0.01)),
+    ("AdEMAMix", "ademamix", dict(lr=0.01, weight_decay=0.01)),
+    ("LaProp", "laprop", dict(lr=0.01, foreach=False)),
+    ("MARS", "mars", dict(lr=0.01, weight_decay=0.01, weight_decouple=False)),
+    ("StableAdamW", "stable_adamw", dict(lr=0.01)),
+    ("Yogi", "yogi", dict(lr=0.01, weight_decay=0.01, weight_decouple=False)),
+]
+
+
+@pytest.mark.parametrize("cls_name, ours, kw", MAXIMIZE, ids=[c[0] for c in MAXIMIZE])
+def test_maximize(cls_name, ours, kw, record_parity, monkeypatch):
+    """Adan's reference starts its previous gradient from the gradient *before*
+    maximize negates it, so its first gradient difference is ``2 g_1`` instead of 0;
+    with that start corrected, maximize is the negated gradient."""
+    import pytorch_optimizer.optimizer.adan as ref_mod
+
+    if cls_name == "Adan":
+        init_group = ref_mod.Adan.init_group
+
+        def negated_start(self, group, **kwargs):
+            fresh = [p for p in group["params"] if p.grad is not None and not self.state[p]]
+            init_group(self, group, **kwargs)
+            for p in fresh:
+                self.state[p]["previous_grad"].neg_()
+
+        monkeypatch.setattr(ref_mod.Adan, "init_group", negated_start)
+        monkeypatch.setattr(ref_mod, "get_global_gradient_norm", _float64_global_norm)
+    mine = {k: w for k, w in _betas(kw, 2).items() if k != "foreach"}
+    err = run_against(lambda ps: getattr(po, cls_name)(ps, maximize=True, **kw),
+                      lambda: optax.chain(optax.scale(-1.0), getattr(optzoo, ours)(**mine)),
+                      sign=-1.0)
+    label = {**kw, "maximize": True}
+    if cls_name == "Adan":
+        label["previous_grad_start"] = "negated"
+    _check(record_parity, cls_name, label, mine, err)
