@@ -189,7 +189,7 @@ def adagrad(learning_rate, **kwargs) -> optax.GradientTransformation:
     With ``eps_in_sqrt=False`` the denominator is ``sqrt(sum_of_squares_t) + eps``
     (PyTorch). Defaults: ``initial_accumulator_value = 0.1`` and ``eps = 1e-7``
     as optax and Keras; ``learning_rate = 1e-2`` as PyTorch. Equals ``optax.adagrad``.
-    ``accumulator_dtype`` (e.g. float32 for bfloat16 params): see ``scale_by_rss``.
+    ``accumulator_dtype`` (default float32 for half-precision params): see ``scale_by_rss``.
     """
     return optax.chain(_adaptive.scale_by_rss(**kwargs), _b.learning_rate("adagrad", learning_rate))
 
@@ -266,7 +266,7 @@ def rmsprop(
     learning rate. With momentum and a schedule they differ: the learning rate
     multiplies the whole buffer here (as PyTorch), while optax and Keras put it
     inside the buffer (``buf_t = momentum * buf_{t-1} + lr_t * d_t``). ``nu_dtype``
-    (e.g. float32 for bfloat16 params): see ``scale_by_rms``.
+    (default float32 for half-precision params): see ``scale_by_rms``.
     """
     fn = "rmsprop"
     v.check_range(fn, "momentum", momentum, 0.0, 1.0)
@@ -300,8 +300,11 @@ def adam(learning_rate, **kwargs) -> optax.GradientTransformation:
                    - learning_rate * (mu_t / (1 - b1^t)) / (sqrt(nu_t / (1 - b2^t) + eps_root) + eps)
 
     Defaults are the paper's. Equals ``optax.adam`` and ``torch.optim.Adam``.
-    ``mu_dtype`` / ``nu_dtype`` keep the moments in another dtype than the params
-    (e.g. float32 moments for bfloat16 params), as in every Adam-family alias.
+    ``mu_dtype`` / ``nu_dtype``: the moments' dtype, by default the params' except
+    float32 for float16 and bfloat16 params (as Keras mixed precision and PyTorch
+    AMP keep optimizer state); a dtype, or ``"params"``, asks for another (see
+    :mod:`optzoo.transforms._dtypes`); the arithmetic is at least float32
+    whatever the storage. The same in every Adam-family alias.
     Keras folds the bias corrections into the step size, which moves eps; see
     ``optzoo.keras.Adam``.
     """
@@ -388,7 +391,8 @@ def adamw(
     examples={"": dict(learning_rate=0.01, b1=0.8, b2=0.99, eps=1e-6)},
 )
 @v.named
-@_signature_of(_adam.scale_by_adamax, learning_rate=2e-3, keep=("b1", "b2", "eps"))
+@_signature_of(_adam.scale_by_adamax, learning_rate=2e-3,
+               keep=("b1", "b2", "eps", "mu_dtype", "nu_dtype"))
 def adamax(learning_rate, **kwargs) -> optax.GradientTransformation:
     r"""AdaMax (Kingma and Ba, 2015, section 7.1): Adam with the infinity norm.
 

@@ -18,6 +18,10 @@ Every optimizer accepts Keras's common arguments (declared once, as
 - ``loss_scale_factor``: gradients are divided by it;
 - ``gradient_accumulation_steps``: update every N calls with the mean gradient.
 
+The state is kept in each variable's dtype, as Keras keeps it (``"params"`` in the
+blocks' ``*_dtype`` arguments); the arithmetic runs in at least float32 (see
+:mod:`optzoo.transforms._dtypes`).
+
 ``name`` is accepted and ignored. The order of operations, the ``iterations``
 clock of the schedules and the rest are in :mod:`optzoo.keras._base`. Each call
 needs ``params`` (``tx.update(grads, state, params)``).
@@ -37,6 +41,7 @@ from optzoo import _validate as v
 from optzoo._blocks import ScalarOrSchedule
 from optzoo.keras._base import keras_optimizer
 from optzoo.transforms import adam as _adam
+from optzoo.transforms._dtypes import PARAMS
 from optzoo.transforms import adaptive as _adaptive
 from optzoo.transforms import factored as _factored
 from optzoo.transforms import sign as _sign
@@ -73,7 +78,8 @@ def _momentum(fn: str, learning_rate, first, momentum, nesterov=False):
     the learning rate inside its momentum buffer); the trace only for a momentum
     that is not a plain zero."""
     v.check_range(fn, "momentum", momentum, 0.0, 1.0)
-    trace = [] if _blocks.is_zero(momentum) else [scale_by_trace(momentum, nesterov=nesterov)]
+    trace = [] if _blocks.is_zero(momentum) else [
+        scale_by_trace(momentum, nesterov=nesterov, accumulator_dtype=PARAMS)]
     return optax.chain(*first, _blocks.learning_rate(fn, learning_rate), *trace)
 
 
@@ -105,7 +111,8 @@ def SGD(
 
 def _adam_rule(fn, learning_rate, beta_1, beta_2, epsilon, amsgrad):
     return _with_lr(fn, learning_rate, _adam.scale_by_adam(
-        beta_1, beta_2, epsilon, amsgrad=amsgrad, fold_bias_correction=True))
+        beta_1, beta_2, epsilon, amsgrad=amsgrad, fold_bias_correction=True,
+        mu_dtype=PARAMS, nu_dtype=PARAMS))
 
 
 @keras_optimizer(**_SPELLED)
@@ -177,7 +184,7 @@ def Adamax(
     ``scale_by_adamax(eps_inside_max=False)``.
     """
     return _with_lr("Adamax", learning_rate, _adam.scale_by_adamax(
-        beta_1, beta_2, epsilon, eps_inside_max=False))
+        beta_1, beta_2, epsilon, eps_inside_max=False, mu_dtype=PARAMS, nu_dtype=PARAMS))
 
 
 @keras_optimizer(**_SPELLED)
@@ -205,7 +212,7 @@ def Nadam(
     (shared by all leaves), as in Keras.
     """
     return _with_lr("Nadam", learning_rate, _adam.scale_by_nadam(
-        beta_1, beta_2, epsilon, momentum_decay=1.0))
+        beta_1, beta_2, epsilon, momentum_decay=1.0, mu_dtype=PARAMS, nu_dtype=PARAMS))
 
 
 @keras_optimizer(**_SPELLED, decay="rho")
@@ -230,7 +237,8 @@ def RMSprop(
     0.01``. Built as ``chain(scale_by_rms(eps_in_sqrt=True), scale_by_learning_rate,
     scale_by_trace(momentum))``.
     """
-    rms = _adaptive.scale_by_rms(rho, epsilon, 0.0, eps_in_sqrt=True, centered=centered)
+    rms = _adaptive.scale_by_rms(rho, epsilon, 0.0, eps_in_sqrt=True, centered=centered,
+                                 nu_dtype=PARAMS)
     return _momentum("RMSprop", learning_rate, [rms], momentum)
 
 
@@ -251,7 +259,7 @@ def Adagrad(
     Built on ``scale_by_rss(eps_in_sqrt=True)``.
     """
     return _with_lr("Adagrad", learning_rate, _adaptive.scale_by_rss(
-        initial_accumulator_value, epsilon, eps_in_sqrt=True))
+        initial_accumulator_value, epsilon, eps_in_sqrt=True, accumulator_dtype=PARAMS))
 
 
 @keras_optimizer(**_SPELLED)
@@ -271,7 +279,8 @@ def Adadelta(
     0.001``, ``epsilon = 1e-7`` (PyTorch ``lr = 1.0``, ``eps = 1e-6``). Built on
     ``scale_by_adadelta``.
     """
-    return _with_lr("Adadelta", learning_rate, _adaptive.scale_by_adadelta(rho, epsilon))
+    return _with_lr("Adadelta", learning_rate, _adaptive.scale_by_adadelta(
+        rho, epsilon, accumulator_dtype=PARAMS))
 
 
 @keras_optimizer(arguments=scale_by_ftrl)
@@ -327,7 +336,7 @@ def Adafactor(
     return _factored.scale_by_adafactor(
         learning_rate, beta_2_decay, epsilon_1, epsilon_2, clip_threshold,
         relative_step=True, multiply_by_parameter_scale=True,
-        factor_dims="last_two", min_dim_size_to_factor=0,
+        factor_dims="last_two", min_dim_size_to_factor=0, v_dtype=PARAMS,
     )
 
 
@@ -352,8 +361,8 @@ def Lamb(
     added to the root of the bias-corrected ``v`` (unlike Keras's ``Adam``).
     Built as ``chain(scale_by_adam, scale_by_trust_ratio, scale_by_learning_rate)``.
     """
-    return _with_lr("Lamb", learning_rate, _adam.scale_by_adam(beta_1, beta_2, epsilon),
-                    _trust_ratio.scale_by_trust_ratio())
+    adam = _adam.scale_by_adam(beta_1, beta_2, epsilon, mu_dtype=PARAMS, nu_dtype=PARAMS)
+    return _with_lr("Lamb", learning_rate, adam, _trust_ratio.scale_by_trust_ratio())
 
 
 @keras_optimizer(**_SPELLED)
@@ -373,4 +382,5 @@ def Lion(
     Built as ``chain(scale_by_lion, scale_by_learning_rate)``.
     """
     v.check_range("Lion", "beta_1", beta_1, 0.0, 1.0, low_open=True)
-    return _with_lr("Lion", learning_rate, _sign.scale_by_lion(beta_1, beta_2))
+    return _with_lr("Lion", learning_rate, _sign.scale_by_lion(
+        beta_1, beta_2, mu_dtype=PARAMS))

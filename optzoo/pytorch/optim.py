@@ -22,6 +22,10 @@ Common to every optimizer here:
   ``1 - lr * weight_decay``; it is written as ``optax.add_decayed_weights``
   *after* the direction block and before ``scale_by_learning_rate``, which gives
   ``param - lr * (direction + weight_decay * param)``, the same number.
+- The state is kept in each param's dtype, as torch keeps it (``"params"`` in
+  the blocks' ``*_dtype`` arguments); the arithmetic runs in at least float32, so
+  float16 and bfloat16 params get finite, bounded steps where torch's own
+  float16 arithmetic underflows (see :mod:`optzoo.transforms._dtypes`).
 - ``foreach``, ``fused``, ``capturable`` and ``differentiable`` only choose a
   torch kernel. They are accepted and ignored (JAX compiles one kernel; every
   update here is differentiable).
@@ -40,6 +44,7 @@ from optzoo import _blocks
 from optzoo import _validate as v
 from optzoo._blocks import ScalarOrSchedule
 from optzoo.transforms import adam as _adam
+from optzoo.transforms._dtypes import PARAMS
 from optzoo.transforms import adaptive as _adaptive
 from optzoo.transforms import averaging as _averaging
 from optzoo.transforms import factored as _factored
@@ -101,8 +106,8 @@ def _adam_family(fn: str, lr, betas, weight_decay, maximize, decoupled, directio
     """The torch chain around ``direction(b1, b2, eps, **kw)`` with ``(b1, b2) = betas``:
     Adam, AdamW, Adamax, NAdam, RAdam, SparseAdam."""
     b1, b2 = _betas(fn, betas)
-    return _torch_chain(fn, lr, maximize, weight_decay, direction(b1, b2, eps, **kw),
-                        decoupled=decoupled)
+    direction = direction(b1, b2, eps, mu_dtype=PARAMS, nu_dtype=PARAMS, **kw)
+    return _torch_chain(fn, lr, maximize, weight_decay, direction, decoupled=decoupled)
 
 
 # ----------------------------------------------------------------------------- SGD
@@ -149,7 +154,7 @@ def SGD(
             f"got momentum={momentum!r}, dampening={dampening!r}"
         )
     trace = [] if _blocks.is_zero(momentum) else [
-        scale_by_trace(momentum, nesterov=nesterov, dampening=dampening)]
+        scale_by_trace(momentum, nesterov=nesterov, dampening=dampening, accumulator_dtype=PARAMS)]
     return _torch_chain(fn, lr, maximize, weight_decay, *trace)
 
 
@@ -356,8 +361,10 @@ def RMSprop(
     del capturable, foreach, differentiable
     v.check_range(fn, "alpha", alpha, 0.0, 1.0)
     v.check_nonnegative(fn, "momentum", momentum)
-    rms = _adaptive.scale_by_rms(alpha, eps, 0.0, eps_in_sqrt=False, centered=centered)
-    trace = [] if _blocks.is_zero(momentum) else [scale_by_trace(momentum)]
+    rms = _adaptive.scale_by_rms(alpha, eps, 0.0, eps_in_sqrt=False, centered=centered,
+                                 nu_dtype=PARAMS)
+    trace = [] if _blocks.is_zero(momentum) else [
+        scale_by_trace(momentum, accumulator_dtype=PARAMS)]
     return _torch_chain(fn, lr, maximize, weight_decay, rms, *trace)
 
 
@@ -408,7 +415,8 @@ def Adagrad(
     v.check_nonnegative(fn, "lr_decay", lr_decay)
     return _torch_chain(
         fn, _adagrad_lr(lr, lr_decay), maximize, weight_decay,
-        _adaptive.scale_by_rss(initial_accumulator_value, eps, eps_in_sqrt=False),
+        _adaptive.scale_by_rss(initial_accumulator_value, eps, eps_in_sqrt=False,
+                               accumulator_dtype=PARAMS),
     )
 
 
@@ -440,7 +448,7 @@ def Adadelta(
     """
     del foreach, capturable, differentiable
     return _torch_chain("Adadelta", lr, maximize, weight_decay,
-                        _adaptive.scale_by_adadelta(rho, eps))
+                        _adaptive.scale_by_adadelta(rho, eps, accumulator_dtype=PARAMS))
 
 
 # ------------------------------------------------------------- blocks of their own
@@ -574,7 +582,7 @@ def Adafactor(
         _factored.scale_by_adafactor(
             lr, beta2_decay, eps1, eps2, d,
             relative_step=True, multiply_by_parameter_scale=True,
-            weight_decay=weight_decay, eps1_mode="clamp",
+            weight_decay=weight_decay, eps1_mode="clamp", v_dtype=PARAMS,
         ),
     )
 
@@ -655,6 +663,6 @@ def Muon(
     v.check_choice(fn, "adjust_lr_fn", adjust, ("original", "match_rms_adamw", "none"))
     muon = _orthogonal.scale_by_muon(
         momentum, nesterov, tuple(ns_coefficients), ns_steps, eps, adjust,
-        fallback="momentum", ns_dtype=ns_dtype,
+        fallback="momentum", ns_dtype=ns_dtype, mu_dtype=PARAMS,
     )
     return _torch_chain(fn, lr, False, weight_decay, _only_matrices(fn), muon, decoupled=True)

@@ -10,7 +10,8 @@ import jax.numpy as jnp
 import optax
 
 from optzoo import _validate as v
-from optzoo.transforms._dtypes import wide
+from optzoo.transforms import _dtypes
+from optzoo.transforms._dtypes import wide, wide_tree
 
 
 class AdamState(NamedTuple):
@@ -28,7 +29,10 @@ class AdamState(NamedTuple):
 
 # The pieces every Adam-like block shares (this module's, lazy Adam in sparse.py,
 # muon's Adam fallback in orthogonal.py): one copy of the moment update, the
-# bias correction and the step mu_hat / (sqrt(nu_hat + eps_root) + eps).
+# bias correction and the step mu_hat / (sqrt(nu_hat + eps_root) + eps). The moment
+# update widens half-precision gradients before the first operation (g^2 included)
+# and returns the new moments in at least float32; the block stores them with
+# _dtypes.store (see optzoo/transforms/_dtypes.py for the policy).
 
 
 def check_betas(fn, b1, b2, eps, eps_root=0.0):
@@ -39,26 +43,31 @@ def check_betas(fn, b1, b2, eps, eps_root=0.0):
 
 
 def init_moments(params, mu_dtype, amsgrad=False, nu_dtype=None):
-    """An :class:`AdamState` of zeros (``nu_max`` only with ``amsgrad``)."""
+    """An :class:`AdamState` of zeros (``nu_max`` only with ``amsgrad``), in the
+    dtypes :func:`optzoo.transforms._dtypes.state_dtype` gives (``None``: the
+    params', float32 for half-precision params)."""
     return AdamState(
         count=jnp.zeros([], jnp.int32),
-        mu=optax.tree.zeros_like(params, dtype=mu_dtype),
-        nu=optax.tree.zeros_like(params, dtype=nu_dtype),
-        nu_max=optax.tree.zeros_like(params, dtype=nu_dtype) if amsgrad else None,
+        mu=_dtypes.zeros_like(params, mu_dtype),
+        nu=_dtypes.zeros_like(params, nu_dtype),
+        nu_max=_dtypes.zeros_like(params, nu_dtype) if amsgrad else None,
     )
 
 
 def update_first_moment(fn, updates, state, b1):
-    """``count + 1`` and ``mu <- b1 mu + (1-b1) g``, after checking that ``updates``
-    has the structure of ``state.mu`` (``fn``: the owner the error names)."""
+    """``count + 1`` and ``mu <- b1 mu + (1-b1) g`` in at least float32, after
+    checking that ``updates`` has the structure of ``state.mu`` (``fn``: the owner
+    the error names)."""
     v.check_tree_match(fn, updates, state.mu)
-    return optax.safe_increment(state.count), optax.tree.update_moment(updates, state.mu, b1, 1)
+    mu = optax.tree.update_moment(wide_tree(updates), wide_tree(state.mu), b1, 1)
+    return optax.safe_increment(state.count), mu
 
 
 def update_moments(fn, updates, state, b1, b2):
-    """The shared step: ``count + 1``, ``mu <- b1 mu + (1-b1) g``, ``nu <- b2 nu + (1-b2) g^2``."""
+    """The shared step: ``count + 1``, ``mu <- b1 mu + (1-b1) g``, ``nu <- b2 nu + (1-b2) g^2``,
+    in at least float32 (a half-precision ``g`` is widened before it is squared)."""
     count, mu = update_first_moment(fn, updates, state, b1)
-    return count, mu, optax.tree.update_moment(updates, state.nu, b2, 2)
+    return count, mu, optax.tree.update_moment(wide_tree(updates), wide_tree(state.nu), b2, 2)
 
 
 def folded_step_size(count, b1, b2):
@@ -115,9 +124,11 @@ def scale_by_adam(
 
     which equals the default form with ``eps`` replaced by ``eps * sqrt(1 - b2^t)``.
 
-    ``mu_dtype`` / ``nu_dtype`` store the moments (``nu_max`` too) in another
-    dtype than the params, e.g. float32 moments for bfloat16 params; the output
-    is cast back to the gradients' dtype. ``None`` follows the params.
+    ``mu_dtype`` / ``nu_dtype`` store the moments (``nu_max`` too): ``None`` (the
+    default) follows the params, except that float16 and bfloat16 params get float32
+    moments; ``"params"`` keeps each param's dtype, half included; a dtype sets it
+    (see :mod:`optzoo.transforms._dtypes`). Whatever the storage, the arithmetic
+    runs in at least float32 and the output is rounded once to the gradients' dtype.
     """
     fn = v.owner("scale_by_adam")
     check_betas(fn, b1, b2, eps, eps_root)
@@ -139,15 +150,21 @@ def scale_by_adam(
             mu_hat = optax.tree.bias_correction(mu, b1, count)
             nu_hat = optax.tree.bias_correction(nu_max if amsgrad else nu, b2, count)
         out = adam_direction(mu_hat, nu_hat, eps, eps_root, updates)
-        mu = optax.tree.cast(mu, mu_dtype)
-        nu, nu_max = optax.tree.cast(nu, nu_dtype), optax.tree.cast(nu_max, nu_dtype)
+        mu, nu = _dtypes.store(mu, state.mu), _dtypes.store(nu, state.nu)
+        nu_max = _dtypes.store(nu_max, state.nu_max)
         return out, AdamState(count=count, mu=mu, nu=nu, nu_max=nu_max)
 
     return optax.GradientTransformation(init_fn, update_fn)
 
 
 def scale_by_adamax(
-    b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8, *, eps_inside_max: bool = True
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-8,
+    *,
+    eps_inside_max: bool = True,
+    mu_dtype=None,
+    nu_dtype=None,
 ) -> optax.GradientTransformation:
     r"""AdaMax, Adam with the infinity norm (Kingma and Ba, 2015, Algorithm 2).
 
@@ -160,34 +177,31 @@ def scale_by_adamax(
                                                    (not eps_inside_max: Keras)
 
     The paper has no ``eps``; with ``eps = 0`` both forms are the paper's.
+    ``mu_dtype`` / ``nu_dtype`` (of ``mu`` and ``u``): as :func:`scale_by_adam`.
     """
     fn = v.owner("scale_by_adamax")
     check_betas(fn, b1, b2, eps)
     v.check_bool(fn, "eps_inside_max", eps_inside_max)
 
     def init_fn(params):
-        return init_moments(params, None)
+        return init_moments(params, mu_dtype, nu_dtype=nu_dtype)
 
     def update_fn(updates, state, params=None):
         del params
         count, mu = update_first_moment(fn, updates, state, b1)
         shift = eps if eps_inside_max else 0.0
-        u = jax.tree.map(lambda g, u: jnp.maximum(b2 * u, jnp.abs(g) + shift), updates, state.nu)
+        u = jax.tree.map(lambda g, u: jnp.maximum(b2 * wide(u), jnp.abs(wide(g)) + shift),
+                         updates, state.nu)
         mu_hat = optax.tree.bias_correction(mu, b1, count)
 
         def direction(m, u, g):
-            if not eps_inside_max:
-                denom = wide(u) + eps
-            elif jnp.finfo(u.dtype).bits < 32:
-                # u >= eps already; the floor keeps it there when u is stored in a
-                # half precision that has no room for eps.
-                denom = jnp.maximum(wide(u), eps)
-            else:
-                denom = u
-            return (wide(m) / denom).astype(g.dtype)
+            # u and m are at least float32 here, so u >= eps holds (eps_inside_max)
+            denom = u if eps_inside_max else u + eps
+            return (m / denom).astype(g.dtype)
 
         out = jax.tree.map(direction, mu_hat, u, updates)
-        return out, AdamState(count=count, mu=mu, nu=u)
+        return out, AdamState(count=count, mu=_dtypes.store(mu, state.mu),
+                              nu=_dtypes.store(u, state.nu))
 
     return optax.GradientTransformation(init_fn, update_fn)
 
@@ -256,7 +270,7 @@ def scale_by_nadam(
             return adam_step(c_grad * wide(g) + c_mom * wide(m), n, eps, eps_root, g.dtype)
 
         out = jax.tree.map(direction, updates, mu, nu_hat)
-        mu, nu = optax.tree.cast(mu, mu_dtype), optax.tree.cast(nu, nu_dtype)
+        mu, nu = _dtypes.store(mu, state.mu), _dtypes.store(nu, state.nu)
         return out, NadamState(count=count, mu=mu, nu=nu, mu_product=mu_product)
 
     return optax.GradientTransformation(init_fn, update_fn)
@@ -323,7 +337,7 @@ def scale_by_radam(
         out = jax.tree.map(
             lambda a, m, g: jnp.where(rectified, r_t * a, m).astype(g.dtype), adam, mu_hat, updates
         )
-        mu, nu = optax.tree.cast(mu, mu_dtype), optax.tree.cast(nu, nu_dtype)
+        mu, nu = _dtypes.store(mu, state.mu), _dtypes.store(nu, state.nu)
         return out, AdamState(count=count, mu=mu, nu=nu)
 
     return optax.GradientTransformation(init_fn, update_fn)

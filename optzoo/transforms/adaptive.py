@@ -10,7 +10,8 @@ import jax.numpy as jnp
 import optax
 
 from optzoo import _validate as v
-from optzoo.transforms._dtypes import wide
+from optzoo.transforms import _dtypes
+from optzoo.transforms._dtypes import wide, wide_tree
 
 
 def _divide_by_root(g, sq, eps, eps_in_sqrt, guard=True):
@@ -57,8 +58,10 @@ def scale_by_rss(
 
     Where the root is zero (only possible with ``eps = 0``) the output is zero.
     Reference: Duchi, Hazan and Singer, 2011. ``accumulator_dtype`` stores
-    ``sum_of_squares`` in another dtype than the params (e.g. float32 for
-    bfloat16 params); ``None`` follows the params.
+    ``sum_of_squares``: ``None`` (the default) follows the params, except that
+    float16 and bfloat16 params get float32; ``"params"`` keeps each param's dtype;
+    a dtype sets it (see :mod:`optzoo.transforms._dtypes`). The arithmetic runs in
+    at least float32 whatever the storage.
     """
     fn = v.owner("scale_by_rss")
     v.check_nonnegative(fn, "initial_accumulator_value", initial_accumulator_value)
@@ -67,24 +70,23 @@ def scale_by_rss(
 
     def init_fn(params):
         return RssState(
-            sum_of_squares=jax.tree.map(
-                lambda p: jnp.full_like(p, initial_accumulator_value, dtype=accumulator_dtype),
-                params,
-            )
+            sum_of_squares=_dtypes.full_like(params, initial_accumulator_value, accumulator_dtype)
         )
 
     def update_fn(updates, state, params=None):
         del params
         v.check_tree_match(fn, updates, state.sum_of_squares)
-        sum_of_squares = jax.tree.map(
-            lambda g, s: (s + g.astype(s.dtype) ** 2).astype(s.dtype), updates, state.sum_of_squares
-        )
+        def accumulate(g, s):  # in the wider of the accumulator's dtype and float32
+            s = wide(s)
+            return s + g.astype(s.dtype) ** 2
+
+        sum_of_squares = jax.tree.map(accumulate, updates, state.sum_of_squares)
         out = jax.tree.map(
             lambda g, s: _divide_by_root(g, s, eps, eps_in_sqrt, _root_can_vanish(eps)),
             updates,
             sum_of_squares,
         )
-        return out, RssState(sum_of_squares=sum_of_squares)
+        return out, RssState(sum_of_squares=_dtypes.store(sum_of_squares, state.sum_of_squares))
 
     return optax.GradientTransformation(init_fn, update_fn)
 
@@ -116,9 +118,10 @@ def scale_by_rms(
         out_t = g_t / (sqrt(var_t) + eps)     (not eps_in_sqrt: PyTorch)
 
     Reference: Hinton, Neural Networks for Machine Learning, lecture 6e (2012);
-    centered variant: Graves, 2013. ``nu_dtype`` stores ``nu`` (and ``mu``) in
-    another dtype than the params (e.g. float32 for bfloat16 params); ``None``
-    follows the params.
+    centered variant: Graves, 2013. ``nu_dtype`` stores ``nu`` (and ``mu``):
+    ``None`` (the default) follows the params, except that float16 and bfloat16
+    params get float32; ``"params"`` keeps each param's dtype; a dtype sets it (see
+    :mod:`optzoo.transforms._dtypes`). The arithmetic runs in at least float32.
     """
     fn = v.owner("scale_by_rms")
     v.check_range(fn, "decay", decay, 0.0, 1.0)
@@ -128,20 +131,22 @@ def scale_by_rms(
     v.check_bool(fn, "centered", centered)
 
     def init_fn(params):
-        nu = jax.tree.map(lambda p: jnp.full_like(p, initial_scale, dtype=nu_dtype), params)
-        mu = optax.tree.zeros_like(params, dtype=nu_dtype) if centered else None
+        nu = _dtypes.full_like(params, initial_scale, nu_dtype)
+        mu = _dtypes.zeros_like(params, nu_dtype) if centered else None
         return RmsState(nu=nu, mu=mu)
 
     def update_fn(updates, state, params=None):
         del params
         v.check_tree_match(fn, updates, state.nu)
-        nu = optax.tree.update_moment(updates, state.nu, decay, 2)
-        if centered:
-            mu = optax.tree.cast(optax.tree.update_moment(updates, state.mu, decay, 1), nu_dtype)
-            var = jax.tree.map(lambda n, m: n - m * m, nu, mu)
+        wide_updates = wide_tree(updates)  # g^2 in at least float32
+        nu = optax.tree.update_moment(wide_updates, wide_tree(state.nu), decay, 2)
+        if centered:  # var from the stored mu, as PyTorch and Keras compute it
+            mu = optax.tree.update_moment(wide_updates, wide_tree(state.mu), decay, 1)
+            mu = _dtypes.store(mu, state.mu)
+            var = jax.tree.map(lambda n, m: n - wide(m) * wide(m), nu, mu)
         else:
             mu, var = None, nu
-        nu = optax.tree.cast(nu, nu_dtype)
+        nu = _dtypes.store(nu, state.nu)
         guard = _root_can_vanish(eps, centered)
         out = jax.tree.map(lambda g, s: _divide_by_root(g, s, eps, eps_in_sqrt, guard), updates, var)
         return out, RmsState(nu=nu, mu=mu)
@@ -156,7 +161,9 @@ class AdadeltaState(NamedTuple):
     e_dx2: optax.Updates  # running mean of squared updates, E[dx^2]
 
 
-def scale_by_adadelta(rho: float = 0.95, eps: float = 1e-6) -> optax.GradientTransformation:
+def scale_by_adadelta(
+    rho: float = 0.95, eps: float = 1e-6, *, accumulator_dtype=None
+) -> optax.GradientTransformation:
     r"""AdaDelta's unit-corrected step (Zeiler, 2012, Algorithm 1).
 
     ::
@@ -167,28 +174,34 @@ def scale_by_adadelta(rho: float = 0.95, eps: float = 1e-6) -> optax.GradientTra
         out_t   = dx_t
 
     Equals ``optax.scale_by_adadelta`` and the step of ``torch.optim.Adadelta``.
+    ``accumulator_dtype`` stores ``e_g2`` and ``e_dx2``: ``None`` (the default)
+    follows the params, except that float16 and bfloat16 params get float32;
+    ``"params"`` keeps each param's dtype; a dtype sets it (see
+    :mod:`optzoo.transforms._dtypes`). The arithmetic runs in at least float32.
     """
     fn = v.owner("scale_by_adadelta")
     v.check_range(fn, "rho", rho, 0.0, 1.0)
     v.check_nonnegative(fn, "eps", eps)
 
     def init_fn(params):
-        return AdadeltaState(optax.tree.zeros_like(params), optax.tree.zeros_like(params))
+        return AdadeltaState(_dtypes.zeros_like(params, accumulator_dtype),
+                             _dtypes.zeros_like(params, accumulator_dtype))
 
     def update_fn(updates, state, params=None):
         del params
         v.check_tree_match(fn, updates, state.e_g2)
-        e_g2 = optax.tree.update_moment(updates, state.e_g2, rho, 2)
+        e_g2 = optax.tree.update_moment(wide_tree(updates), wide_tree(state.e_g2), rho, 2)
         dx = jax.tree.map(
             # one root of the ratio: XLA then keeps dx in one fused pass instead of
             # materialising both roots (56 instead of 68 bytes per parameter on CPU)
-            lambda g, eg, ex: (wide(g) * jnp.sqrt((wide(ex) + eps) / (wide(eg) + eps)))
-            .astype(g.dtype),
+            lambda g, eg, ex: wide(g) * jnp.sqrt((wide(ex) + eps) / (wide(eg) + eps)),
             updates,
             e_g2,
             state.e_dx2,
         )
-        e_dx2 = optax.tree.update_moment(dx, state.e_dx2, rho, 2)
-        return dx, AdadeltaState(e_g2=e_g2, e_dx2=e_dx2)
+        e_dx2 = optax.tree.update_moment(dx, wide_tree(state.e_dx2), rho, 2)
+        out = jax.tree.map(lambda d, g: d.astype(g.dtype), dx, updates)
+        return out, AdadeltaState(e_g2=_dtypes.store(e_g2, state.e_g2),
+                                  e_dx2=_dtypes.store(e_dx2, state.e_dx2))
 
     return optax.GradientTransformation(init_fn, update_fn)

@@ -10,6 +10,8 @@ import jax.numpy as jnp
 import optax
 
 from optzoo import _validate as v
+from optzoo.transforms import _dtypes
+from optzoo.transforms._dtypes import wide
 
 
 class AngdState(NamedTuple):
@@ -79,16 +81,18 @@ def scale_by_angd(
         g_leaves, treedef = jax.tree.flatten(updates)
         h_leaves = treedef.flatten_up_to(state.g_inv)
         outs, new_h = [], []
-        for g, h in zip(g_leaves, h_leaves):
+        for g, h_kept in zip(g_leaves, h_leaves):
+            h = wide(h_kept)  # in at least float32: (G_inv g)^2 overflows float16
             if h.ndim == 2 and h.shape == (g.size, g.size) and _is_full(g, max_full_size):
                 gf = g.reshape(-1).astype(h.dtype)
                 hg = h @ gf
                 outs.append(hg.reshape(g.shape).astype(g.dtype))
-                new_h.append((1.0 + eps) * h - eps * jnp.outer(hg, hg))
+                new = (1.0 + eps) * h - eps * jnp.outer(hg, hg)
             else:
                 hg = h * g.astype(h.dtype)
                 outs.append(hg.astype(g.dtype))
-                new_h.append((1.0 + eps) * h - eps * hg * hg)
+                new = (1.0 + eps) * h - eps * hg * hg
+            new_h.append(_dtypes.store_leaf(new, h_kept.dtype))
         return treedef.unflatten(outs), AngdState(
             count=optax.safe_increment(state.count), g_inv=treedef.unflatten(new_h)
         )

@@ -9,6 +9,7 @@ import optax
 
 from optzoo import _validate as v
 from optzoo import registry as R
+from optzoo.transforms._dtypes import wide, wide_tree
 
 
 @R.register(
@@ -43,7 +44,23 @@ def clip_by_global_norm(max_norm: float) -> optax.GradientTransformation:
     ``optzoo.pytorch.clip_grad_norm``.
     """
     v.check_positive("clip_by_global_norm", "max_norm", max_norm)
-    return optax.clip_by_global_norm(max_norm)
+
+    def update_fn(updates, state, params=None):
+        del params
+        # optax's rule, with the norm and the rescaling in at least float32 (the
+        # squares of float16 gradients above ~256 overflow, and the clip then zeroes
+        # every gradient); float32 and float64 leaves are optax's numbers exactly
+        g_norm = optax.tree.norm(wide_tree(updates))
+        trigger = jnp.squeeze(g_norm < max_norm)
+
+        def clip(t):
+            tw = wide(t)
+            scaled = ((tw / g_norm.astype(tw.dtype)) * max_norm).astype(t.dtype)
+            return jax.lax.select(trigger, t, scaled)
+
+        return jax.tree.map(clip, updates), state
+
+    return optax.GradientTransformation(lambda params: optax.EmptyState(), update_fn)
 
 
 @R.register(

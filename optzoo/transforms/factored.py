@@ -10,6 +10,7 @@ import numpy as np
 import optax
 
 from optzoo import _validate as v
+from optzoo.transforms import _dtypes
 from optzoo.transforms._dtypes import wide
 from optzoo.transforms._tree import unzip, value_at
 
@@ -58,6 +59,7 @@ def scale_by_adafactor(
     min_dim_size_to_factor: int = 0,
     decay_before_scale: bool = False,
     mean_dtype=None,
+    v_dtype=None,
 ) -> optax.GradientTransformation:
     r"""Adafactor (Shazeer and Stern, 2018, Algorithms 4 and 5 with update clipping).
 
@@ -130,6 +132,10 @@ def scale_by_adafactor(
       decay_before_scale: take ``RMS(params)`` after the decay (Keras).
       mean_dtype: dtype in which means (row/column statistics, RMS) are
         accumulated; default the leaf's dtype.
+      v_dtype: dtype of ``v_row``, ``v_col`` and ``v``. ``None`` (the default)
+        follows the params, except that float16 and bfloat16 params get float32;
+        ``"params"`` keeps each param's dtype; a dtype sets it (see
+        :mod:`optzoo.transforms._dtypes`). The arithmetic runs in at least float32.
     """
     fn = v.owner("scale_by_adafactor")
     v.check_learning_rate(fn, learning_rate)
@@ -159,16 +165,20 @@ def scale_by_adafactor(
         return _factored_axes(jnp.shape(p), factor_dims, min_dim_size_to_factor)
 
     def init_fn(params):
+        def zeros(p, shape, drop=None):  # shape without the axis ``drop``
+            shape = tuple(d for i, d in enumerate(shape) if i != drop)
+            return jnp.zeros(shape, _dtypes.state_dtype(v_dtype, p))
+
         def rows(p):
             ax = axes_of(p)
-            return jnp.zeros([], p.dtype) if ax is None else jnp.zeros_like(jnp.mean(p, axis=ax[1]))
+            return zeros(p, ()) if ax is None else zeros(p, jnp.shape(p), ax[1])
 
         def cols(p):
             ax = axes_of(p)
-            return jnp.zeros([], p.dtype) if ax is None else jnp.zeros_like(jnp.mean(p, axis=ax[0]))
+            return zeros(p, ()) if ax is None else zeros(p, jnp.shape(p), ax[0])
 
         def full(p):
-            return jnp.zeros_like(p) if axes_of(p) is None else jnp.zeros([], p.dtype)
+            return zeros(p, jnp.shape(p)) if axes_of(p) is None else zeros(p, ())
 
         return AdafactorState(
             count=jnp.zeros([], jnp.int32),
@@ -187,7 +197,7 @@ def scale_by_adafactor(
         rho = jnp.minimum(lr_t, 1.0 / jnp.sqrt(t)) if relative_step else jnp.asarray(lr_t)
 
         def one(g, p, v_row, v_col, v_full):
-            dtype = g.dtype
+            dtype, kept = g.dtype, (v_row.dtype, v_col.dtype, v_full.dtype)
             g, p, v_row, v_col, v_full = map(wide, (g, p, v_row, v_col, v_full))
             e1 = jnp.finfo(dtype).eps if eps1 is None else eps1
             sq = jnp.square(g) + e1 if eps1_mode == "add" else jnp.square(g)
@@ -216,7 +226,7 @@ def scale_by_adafactor(
             if v.concrete_float(weight_decay) != 0.0:
                 out = out + lr_t * weight_decay * p
             states = (v_row, v_col, v_full)
-            return (-out).astype(dtype), *(s.astype(dtype) for s in states)
+            return (-out).astype(dtype), *map(_dtypes.store_leaf, states, kept)
 
         quads = jax.tree.map(one, updates, params, state.v_row, state.v_col, state.v)
         out, v_row, v_col, v_full = unzip(updates, quads, 4)

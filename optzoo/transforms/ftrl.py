@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import optax
 
 from optzoo import _validate as v
+from optzoo.transforms._dtypes import store_leaf, wide
 from optzoo.transforms._tree import unzip, value_at
 
 __all__ = ["FtrlState", "scale_by_ftrl"]
@@ -103,7 +104,8 @@ def scale_by_ftrl(
         v.check_tree_match(fn, updates, state.accumulator)
         lr = value_at(learning_rate, state.count)
 
-        def leaf(g, w, n, z):
+        def leaf(g, w_kept, n_kept, z_kept):  # in at least float32 (g * g underflows float16)
+            w, n, z = wide(w_kept), wide(n_kept), wide(z_kept)
             lr_w = jnp.asarray(lr).astype(w.dtype)
             g = g.astype(w.dtype)
             g_shrunk = g + 2.0 * shrink * w
@@ -112,7 +114,8 @@ def scale_by_ftrl(
             z = z + g_shrunk - (root_new - root_old) / lr_w * w
             quad = root_new / lr_w + 2.0 * (l2 + beta / (2.0 * lr_w))
             w_new = (jnp.clip(z, -l1, l1) - z) / quad
-            return (w_new - w).astype(w.dtype), n_new, z
+            return ((w_new - w).astype(w_kept.dtype), store_leaf(n_new, n_kept.dtype),
+                    store_leaf(z, z_kept.dtype))
 
         out = jax.tree.map(leaf, updates, params, state.accumulator, state.linear)
         delta, accumulator, linear = unzip(updates, out, 3)

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import optax
 
 from optzoo import _validate as v
+from optzoo.transforms._dtypes import store_leaf, wide_tree
 
 
 class LbfgsState(NamedTuple):
@@ -114,8 +115,9 @@ def scale_by_lbfgs(
     def init_fn(params):
         stacked = jax.tree.map(lambda p: jnp.zeros((m,) + p.shape, p.dtype), params)
         leaves = jax.tree.leaves(params)
-        # scalars (rho, gamma) in the params' real dtype
+        # scalars (rho, gamma) in the params' real dtype, at least float32
         dt = jnp.real(jnp.zeros([], leaves[0].dtype if leaves else jnp.float32)).dtype
+        dt = jnp.promote_types(dt, jnp.float32)
         return LbfgsState(
             count=jnp.zeros([], jnp.int32),
             params=optax.tree.zeros_like(params),
@@ -131,27 +133,30 @@ def scale_by_lbfgs(
         v.check_tree_match(fn, updates, state.grads)
         started = state.count > 0
         slot = (state.count - 1) % m  # where the newest pair goes
-        s = optax.tree.sub(params, state.params)
-        y = optax.tree.sub(updates, state.grads)
+        # in at least float32: y . s and 1 / (y . s) leave float16's range
+        g = wide_tree(updates)
+        s = optax.tree.sub(wide_tree(params), wide_tree(state.params))
+        y = optax.tree.sub(g, wide_tree(state.grads))
         ys = _vdot(y, s)
         good = started & (ys > 0)
         rho = jnp.where(good, 1.0 / jnp.where(good, ys, 1.0), 0.0).astype(state.rho_mem.dtype)
         def push(mem, x):
-            return jnp.where(started, mem.at[slot].set(x.astype(mem.dtype)), mem)
+            return jnp.where(started, mem.at[slot].set(store_leaf(x, mem.dtype)), mem)
 
         s_mem = jax.tree.map(push, state.s_mem, s)
         y_mem = jax.tree.map(push, state.y_mem, y)
         rho_mem = jnp.where(started, state.rho_mem.at[slot].set(rho), state.rho_mem)
         if scale_init_precond:
             yy = _vdot(y, y)
-            first = jnp.minimum(1.0, 1.0 / jnp.sqrt(_vdot(updates, updates)))
+            first = jnp.minimum(1.0, 1.0 / jnp.sqrt(_vdot(g, g)))
             gamma = jnp.where(good & (yy > 0), ys / jnp.where(yy > 0, yy, 1.0), state.gamma)
             gamma = jnp.where(started, gamma, first).astype(state.gamma.dtype)
         else:
             gamma = state.gamma
 
         # the ring's oldest pair sits right after the newest, `slot`
-        r = two_loop_recursion(updates, s_mem, y_mem, rho_mem, gamma, oldest=(slot + 1) % m)
+        r = two_loop_recursion(g, s_mem, y_mem, rho_mem, gamma, oldest=(slot + 1) % m)
+        r = jax.tree.map(lambda d, u: d.astype(u.dtype), r, updates)
         new_state = LbfgsState(
             count=optax.safe_increment(state.count),
             params=params,

@@ -9,6 +9,8 @@ import jax.numpy as jnp
 import optax
 
 from optzoo import _validate as v
+from optzoo.transforms import _dtypes
+from optzoo.transforms._dtypes import wide
 
 
 def _cast(x, dtype):
@@ -46,7 +48,10 @@ def scale_by_trace(
       decay: momentum coefficient, in [0, 1].
       nesterov: use the Nesterov look-ahead output.
       dampening: fraction of the gradient held back from the buffer, in [0, 1].
-      accumulator_dtype: dtype of ``buf``; defaults to the params' dtype.
+      accumulator_dtype: dtype of ``buf``. ``None`` (the default) follows the
+        params, except that float16 and bfloat16 params get float32; ``"params"``
+        keeps each param's dtype; a dtype sets it (see :mod:`optzoo.transforms._dtypes`).
+        The arithmetic runs in at least float32 whatever the storage.
     """
     fn = v.owner("scale_by_trace")
     v.check_range(fn, "decay", decay, 0.0, 1.0)
@@ -56,7 +61,7 @@ def scale_by_trace(
     def init_fn(params):
         return TraceState(
             count=jnp.zeros([], jnp.int32),
-            trace=optax.tree.zeros_like(params, dtype=accumulator_dtype),
+            trace=_dtypes.zeros_like(params, accumulator_dtype),
         )
 
     def update_fn(updates, state, params=None):
@@ -65,7 +70,8 @@ def scale_by_trace(
         first = state.count == 0
         undamped = v.concrete_float(dampening) == 0.0
 
-        def new_buf(g, buf):
+        def new_buf(g, buf):  # in the buffer's dtype, at least float32
+            g, buf = wide(g), wide(buf)
             damped = decay * buf + (g if undamped else (1.0 - dampening) * g)
             if undamped:  # buf_0 = 0 gives buf_1 = g_1 already; no select on the count
                 return _cast(damped, buf.dtype)
@@ -73,9 +79,10 @@ def scale_by_trace(
 
         trace = jax.tree.map(new_buf, updates, state.trace)
         if nesterov:
-            out = jax.tree.map(lambda g, buf: _cast(g + decay * buf, g.dtype), updates, trace)
+            out = jax.tree.map(lambda g, buf: _cast(wide(g) + decay * buf, g.dtype), updates, trace)
         else:
             out = jax.tree.map(lambda g, buf: _cast(buf, g.dtype), updates, trace)
+        trace = _dtypes.store(trace, state.trace)
         return out, TraceState(count=optax.safe_increment(state.count), trace=trace)
 
     return optax.GradientTransformation(init_fn, update_fn)

@@ -106,11 +106,14 @@ def scale_by_newton_cg(
         del extra
         v.require_args(fn, params, value_fn=value_fn)
         v.check_tree_match(fn, updates, params, "params")
-        g = jax.tree.map(lambda u, p: u.astype(p.dtype), updates, params)
+        # CG in at least float32: its inner products overflow and lose float16's
+        # few digits; the Hessian-vector products take tangents in the params' dtype
+        g = jax.tree.map(lambda u, p: u.astype(wide(p).dtype), updates, params)
         hvp = _hvp(value_fn, params)
 
         def a_mul(p):
-            return jax.tree.map(lambda hp, pp: hp + damping * pp, hvp(p), p)
+            hp = hvp(jax.tree.map(lambda x, q: x.astype(q.dtype), p, params))
+            return jax.tree.map(lambda h, pp: h.astype(pp.dtype) + damping * pp, hp, p)
 
         g_norm2 = optax.tree.vdot(g, g)
         tol2 = (cg_tol**2) * g_norm2

@@ -10,7 +10,9 @@ import jax.numpy as jnp
 import optax
 
 from optzoo import _validate as v
+from optzoo.transforms import _dtypes
 from optzoo.transforms import adam as _adam
+from optzoo.transforms._dtypes import wide
 from optzoo.transforms._tree import unzip
 
 MUON_NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
@@ -39,7 +41,8 @@ def newton_schulz(
     r"""Approximate the orthogonal factor ``U V^T`` of a matrix ``x = U S V^T``.
 
     Works on ``X = x^T`` when ``x`` has more rows than columns (so ``X X^T`` is
-    the smaller Gram matrix), in ``ns_dtype`` (default: ``x``'s dtype; each
+    the smaller Gram matrix), in ``ns_dtype`` (default: ``x``'s dtype, at least
+    float32, since float16 flushes a small norm to 0; each
     line below is accumulated in at least float32 and rounded once to
     ``ns_dtype``, as PyTorch's ``addmm`` does in bfloat16)::
 
@@ -53,7 +56,7 @@ def newton_schulz(
     """
     a, b, c = ns_coefficients
     out_dtype = x.dtype
-    low = jnp.dtype(ns_dtype or x.dtype)
+    low = jnp.dtype(ns_dtype or jnp.promote_types(x.dtype, jnp.float32))
     acc = jnp.promote_types(low, jnp.float32)
     if low == acc:
         rnd = lambda y: y  # noqa: E731
@@ -150,7 +153,10 @@ def scale_by_muon(
       fallback: ``"adam"`` or ``"momentum"`` for leaves that are not matrices.
       b2, adam_eps: the Adam fallback's second-moment decay and epsilon.
       ns_dtype: dtype of the iteration (e.g. ``jnp.bfloat16``); default the leaf's.
-      mu_dtype: dtype of ``mu``; defaults to the params' dtype.
+      mu_dtype: dtype of ``mu`` and of the Adam fallback's ``nu``. ``None`` (the
+        default) follows the params, except that float16 and bfloat16 params get
+        float32; ``"params"`` keeps each param's dtype; a dtype sets it (see
+        :mod:`optzoo.transforms._dtypes`). The arithmetic runs in at least float32.
     """
     fn = v.owner("scale_by_muon")
     v.check_range(fn, "momentum", momentum, 0.0, 1.0, high_open=True)
@@ -163,7 +169,6 @@ def scale_by_muon(
     for name, c in zip(("a", "b", "c"), ns_coefficients):
         v.check_range(fn, f"ns_coefficients[{name}]", c)
     v.check_int(fn, "ns_steps", ns_steps, 0, 99)
-    v.check_dtype(fn, "ns_dtype", ns_dtype)
     v.check_nonnegative(fn, "eps", eps)
     v.check_choice(fn, "adjust_lr_fn", adjust_lr_fn, ("original", "match_rms_adamw", "none"))
     v.check_choice(fn, "fallback", fallback, ("adam", "momentum"))
@@ -176,12 +181,12 @@ def scale_by_muon(
     def init_fn(params):
         def nu(p):
             if is_matrix(p) or fallback != "adam":
-                return jnp.zeros([], p.dtype)
-            return jnp.zeros_like(p)
+                return jnp.zeros([], _dtypes.state_dtype(mu_dtype, p))
+            return jnp.zeros(jnp.shape(p), _dtypes.state_dtype(mu_dtype, p))
 
         return MuonState(
             count=jnp.zeros([], jnp.int32),
-            mu=optax.tree.zeros_like(params, dtype=mu_dtype),
+            mu=_dtypes.zeros_like(params, mu_dtype),
             nu=jax.tree.map(nu, params),
         )
 
@@ -189,7 +194,7 @@ def scale_by_muon(
         del params
         count, mu = _adam.update_first_moment(fn, updates, state, momentum)
         if nesterov:
-            look = jax.tree.map(lambda g, m: (1.0 - momentum) * g + momentum * m, updates, mu)
+            look = jax.tree.map(lambda g, m: (1.0 - momentum) * wide(g) + momentum * m, updates, mu)
         else:
             look = mu
 
@@ -197,16 +202,18 @@ def scale_by_muon(
         # raw moment mu_t, the momentum fallback the look-ahead m_t.
         def leaf(g, m_look, m_raw, n):
             if is_matrix(g):
-                o = newton_schulz(m_look.astype(g.dtype), ns_coefficients, ns_steps, eps, ns_dtype)
+                o = newton_schulz(m_look.astype(wide(g).dtype), ns_coefficients, ns_steps, eps,
+                                  ns_dtype)
                 return (muon_lr_ratio(g.shape, adjust_lr_fn) * o).astype(g.dtype), n
             if fallback == "momentum":
                 return m_look.astype(g.dtype), n
-            n = optax.tree.update_moment(g, n, b2, 2).astype(n.dtype)
+            n_new = optax.tree.update_moment(wide(g), wide(n), b2, 2)
             m_hat = optax.tree.bias_correction(m_raw, momentum, count)
-            n_hat = optax.tree.bias_correction(n, b2, count)
-            return _adam.adam_step(m_hat, n_hat, adam_eps, 0.0, g.dtype), n
+            n_hat = optax.tree.bias_correction(n_new, b2, count)
+            out = _adam.adam_step(m_hat, n_hat, adam_eps, 0.0, g.dtype)
+            return out, _dtypes.store_leaf(n_new, n.dtype)
 
         out, nu = unzip(updates, jax.tree.map(leaf, updates, look, mu, state.nu), 2)
-        return out, MuonState(count, optax.tree.cast(mu, mu_dtype), nu)
+        return out, MuonState(count, _dtypes.store(mu, state.mu), nu)
 
     return optax.GradientTransformation(init_fn, update_fn)

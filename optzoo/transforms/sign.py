@@ -9,6 +9,8 @@ import jax.numpy as jnp
 import optax
 
 from optzoo import _validate as v
+from optzoo.transforms import _dtypes
+from optzoo.transforms._dtypes import wide
 from optzoo.transforms._tree import unzip
 
 
@@ -92,13 +94,14 @@ def scale_by_rprop(
         del params
         v.check_tree_match(fn, updates, state.prev)
 
-        def one(g, step, prev):
-            s = jnp.sign(g * prev)
+        def one(g, step, prev):  # in at least float32 (g * prev underflows in float16)
+            g_w, step_w = wide(g), wide(step)
+            s = jnp.sign(g_w * wide(prev))
             factor = jnp.where(s > 0, eta_plus, jnp.where(s < 0, eta_minus, 1.0))
-            new_step = jnp.clip(step * factor, min_step_size, max_step_size).astype(step.dtype)
-            g_kept = jnp.where(s < 0, jnp.zeros_like(g), g) if zero_after_sign_change else g
+            new_step = jnp.clip(step_w * factor, min_step_size, max_step_size).astype(step_w.dtype)
+            g_kept = jnp.where(s < 0, jnp.zeros_like(g_w), g_w) if zero_after_sign_change else g_w
             out = (-new_step * jnp.sign(g_kept)).astype(g.dtype)
-            return out, new_step, g_kept.astype(prev.dtype)
+            return out, _dtypes.store_leaf(new_step, step.dtype), g_kept.astype(prev.dtype)
 
         triples = jax.tree.map(one, updates, state.step_size, state.prev)
         out, step_size, prev = unzip(updates, triples, 3)
@@ -132,23 +135,28 @@ def scale_by_lion(
     Args:
       b1: interpolation weight of the momentum in the update, in [0, 1].
       b2: decay of the momentum, in [0, 1].
-      mu_dtype: dtype of ``mu``; defaults to the params' dtype.
+      mu_dtype: dtype of ``mu``. ``None`` (the default) follows the params, except
+        that float16 and bfloat16 params get float32; ``"params"`` keeps each
+        param's dtype; a dtype sets it (see :mod:`optzoo.transforms._dtypes`). The
+        arithmetic runs in at least float32 whatever the storage.
     """
     fn = v.owner("scale_by_lion")
     v.check_range(fn, "b1", b1, 0.0, 1.0)
     v.check_range(fn, "b2", b2, 0.0, 1.0)
 
     def init_fn(params):
-        return LionState(jnp.zeros([], jnp.int32), optax.tree.zeros_like(params, dtype=mu_dtype))
+        return LionState(jnp.zeros([], jnp.int32), _dtypes.zeros_like(params, mu_dtype))
 
     def update_fn(updates, state, params=None):
         del params
         v.check_tree_match(fn, updates, state.mu)
         out = jax.tree.map(
-            lambda g, m: jnp.sign(b1 * m + (1.0 - b1) * g).astype(g.dtype), updates, state.mu
+            lambda g, m: jnp.sign(b1 * wide(m) + (1.0 - b1) * wide(g)).astype(g.dtype),
+            updates, state.mu,
         )
-        mu = optax.tree.update_moment(updates, state.mu, b2, 1)
-        mu = optax.tree.cast(mu, mu_dtype)
+        wide_tree = _dtypes.wide_tree
+        mu = optax.tree.update_moment(wide_tree(updates), wide_tree(state.mu), b2, 1)
+        mu = _dtypes.store(mu, state.mu)
         return out, LionState(optax.safe_increment(state.count), mu)
 
     return optax.GradientTransformation(init_fn, update_fn)

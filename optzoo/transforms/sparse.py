@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import optax
 
 from optzoo import _validate as v
+from optzoo.transforms import _dtypes
 from optzoo.transforms._dtypes import wide
 from optzoo.transforms import adam as _adam
 
@@ -34,6 +35,7 @@ def scale_by_sparse_adam(
     granularity: str = "row",
     eps_hat: bool = False,
     mu_dtype=None,
+    nu_dtype=None,
 ) -> optax.GradientTransformation:
     r"""Lazy Adam: only touched rows update their moments and parameters.
 
@@ -66,7 +68,9 @@ def scale_by_sparse_adam(
       eps, eps_root: denominators' regularisers, >= 0.
       granularity: ``"row"`` or ``"element"``.
       eps_hat: PyTorch's placement of ``eps`` (outside the bias correction).
-      mu_dtype: dtype of ``mu``; defaults to the params' dtype.
+      mu_dtype, nu_dtype: dtypes of ``mu`` and ``nu``: as
+        :func:`optzoo.transforms.scale_by_adam` (``None``: the params', float32 for
+        half-precision params).
     """
     fn = v.owner("scale_by_sparse_adam")
     _adam.check_betas(fn, b1, b2, eps, eps_root)
@@ -74,13 +78,14 @@ def scale_by_sparse_adam(
     v.check_bool(fn, "eps_hat", eps_hat)
 
     def init_fn(params):
-        return _adam.init_moments(params, mu_dtype)
+        return _adam.init_moments(params, mu_dtype, nu_dtype=nu_dtype)
 
     def update_fn(updates, state, params=None):
         del params
         count, mu, nu = _adam.update_moments(fn, updates, state, b1, b2)
         masks = jax.tree.map(lambda g: touched_mask(g, granularity), updates)
-        keep = lambda m, new, old: jnp.where(m, new, old).astype(old.dtype)  # noqa: E731
+        # untouched rows keep the stored moment (widened: the step runs in >= float32)
+        keep = lambda m, new, old: jnp.where(m, new, wide(old))  # noqa: E731
         mu = jax.tree.map(keep, masks, mu, state.mu)
         nu = jax.tree.map(keep, masks, nu, state.nu)
         if eps_hat:
@@ -94,6 +99,7 @@ def scale_by_sparse_adam(
         out = jax.tree.map(
             lambda m, o, g: jnp.where(m, o, jnp.zeros_like(g)).astype(g.dtype), masks, out, updates
         )
-        return out, _adam.AdamState(count=count, mu=optax.tree.cast(mu, mu_dtype), nu=nu)
+        mu, nu = _dtypes.store(mu, state.mu), _dtypes.store(nu, state.nu)
+        return out, _adam.AdamState(count=count, mu=mu, nu=nu)
 
     return optax.GradientTransformation(init_fn, update_fn)
