@@ -169,6 +169,7 @@ def scale_by_muon(
     for name, c in zip(("a", "b", "c"), ns_coefficients):
         v.check_range(fn, f"ns_coefficients[{name}]", c)
     v.check_int(fn, "ns_steps", ns_steps, 0, 99)
+    v.check_dtype(fn, "ns_dtype", ns_dtype)
     v.check_nonnegative(fn, "eps", eps)
     v.check_choice(fn, "adjust_lr_fn", adjust_lr_fn, ("original", "match_rms_adamw", "none"))
     v.check_choice(fn, "fallback", fallback, ("adam", "momentum"))
