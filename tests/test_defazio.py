@@ -100,3 +100,13 @@ def test_prodigy_zero_gradient_step_is_skipped_as_the_reference_does():
     updates, new = tx.update(jax.grad(_loss)(params), tx.init(params), params)
     assert int(new.k) == 0 and all(float(jnp.max(jnp.abs(x))) == 0.0
                                    for x in jax.tree.leaves((updates, new.nu, new.s)))
+
+
+def test_madgrad_eps_zero_momentum_zero_stays_finite():
+    """The reference recomputes x0 = p + s / (grad_sum_sq^(1/3) + eps) without its
+    zero-root guard, so eps = 0 and momentum = 0 give 0/0 = NaN at the first step;
+    optzoo takes x0 = p there."""
+    params = _params()
+    moved, _ = _run(optzoo.madgrad(0.01, momentum=0.0, eps=0.0), params, 3)
+    assert all(bool(jnp.all(jnp.isfinite(x))) for x in jax.tree.leaves(moved))
+    assert not np.allclose(moved["w"], params["w"])

@@ -162,6 +162,9 @@ CORE = {
                   growth_rate=1.5, slice_p=2),
     "prodigy[b1=0,coupled]": _i(z.prodigy, learning_rate=0.5, b1=0.0, weight_decay=0.01,
                                 decouple=False, safeguard_warmup=True, d0=1e-3),
+    "madgrad": _i(z.madgrad, learning_rate=0.02, momentum=0.8, weight_decay=0.01, eps=1e-5),
+    "madgrad[momentum=0,decoupled]": _i(z.madgrad, learning_rate=0.02, momentum=0.0,
+                                        weight_decay=0.01, eps=1e-5, decouple_decay=True),
 }
 
 TORCH = {

@@ -51,7 +51,13 @@ def check(record_parity, package, cls, kwargs, make_tx, after=None, steps=STEPS,
             hook(opt)
         return opt
 
-    err = run_against(make_ref, make_tx, steps=steps, after=after)
+    def finite_after(ref, tp, state, params):
+        """A non-finite reference would compare as 0 (NaN is not larger): count it as inf."""
+        if not all(torch.isfinite(t).all() for t in tp.values()):
+            return float("inf")
+        return 0.0 if after is None else after(ref, tp, state, params)
+
+    err = run_against(make_ref, make_tx, steps=steps, after=finite_after)
     record_parity("reference", f"{package.__name__}.{cls}", config_label(kwargs), err, steps)
     assert err <= TOL, (cls, kwargs, err)
 
@@ -132,3 +138,22 @@ PRODIGY = [
 def test_prodigy(record_parity, kwargs):
     check(record_parity, prodigyopt, "Prodigy", kwargs,
           lambda: optzoo.prodigy(**core_kwargs(kwargs)))
+
+
+# ---------------------------------------------------------------- MADGRAD
+
+madgrad_ref = pytest.importorskip("madgrad")
+
+MADGRAD = [
+    dict(),
+    dict(lr=0.02, momentum=0.8, weight_decay=0.05, eps=1e-5),
+    dict(lr=0.02, momentum=0.0, weight_decay=0.05, decouple_decay=True),
+    dict(lr=0.01, momentum=0.5, eps=0.0),
+    dict(lr=0.03, momentum=0.95, weight_decay=0.02, eps=0.0, decouple_decay=True),
+]
+
+
+@pytest.mark.parametrize("kwargs", MADGRAD, ids=[config_label(k) for k in MADGRAD])
+def test_madgrad(record_parity, kwargs):
+    check(record_parity, madgrad_ref, "MADGRAD", kwargs,
+          lambda: optzoo.madgrad(**core_kwargs(kwargs)))
