@@ -20,7 +20,8 @@ MISMATCH = "the gradient structure does not match the optimizer state"
 
 # Who the user built, where it is not the key of the zoo table: a wrapper or a
 # chain reports the optimizer inside it whose state does not fit.
-BUILT = {"skip_nonfinite": "adam", "schedules.reduce_on_plateau": "adam"}
+BUILT = {"skip_nonfinite": "adam", "schedules.reduce_on_plateau": "adam", "cautious": "adamw",
+         "cautious[direction]": "scale_by_lion"}
 
 
 def _short(key: str) -> str:

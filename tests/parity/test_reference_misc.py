@@ -229,3 +229,134 @@ def test_came_higher_rank():
             u, state = tx.update(jnp.asarray(g), state, p)
             p = optax.apply_updates(p, u)
             assert leaf_rel_err({"p": p}, {"p": tp.detach().numpy()}) <= TOL
+
+
+# --- Lookahead --------------------------------------------------------------------------
+
+LOOKAHEAD = [
+    ("AdamW", dict(lr=0.01, weight_decay=0.05), dict()),
+    ("AdamW", dict(lr=0.01, betas=(0.8, 0.99)), dict(k=3, alpha=0.8)),
+    ("AdamW", dict(lr=0.02, weight_decay=0.01), dict(k=1, alpha=0.3)),
+    ("SGD", dict(lr=0.05, momentum=0.9, nesterov=True), dict(k=7, alpha=0.5)),
+]
+
+
+@pytest.mark.parametrize("inner,inner_kw,kw", LOOKAHEAD,
+                         ids=[f"{c}({config_label(i)}), {config_label(k)}"
+                              for c, i, k in LOOKAHEAD])
+def test_lookahead(inner, inner_kw, kw, record_parity):
+    """The params after every step are the reference's fast weights, and
+    ``lookahead_slow_params`` its ``slow_params``."""
+    from pytorch_optimizer import Lookahead
+
+    make_inner = {"AdamW": optzoo.pytorch.AdamW, "SGD": optzoo.pytorch.SGD}[inner]
+
+    def slow_err(ref, tp, state, params):
+        expected = {k: ref.state[t]["slow_params"].numpy() for k, t in tp.items()}
+        return leaf_rel_err(optzoo.lookahead_slow_params(state), expected)
+
+    err = run_against(
+        lambda ps: Lookahead(getattr(torch.optim, inner)(ps, **inner_kw), **kw),
+        lambda: optzoo.lookahead(make_inner(**inner_kw), **kw), after=slow_err)
+    label = f"{inner}({config_label(inner_kw)}), {config_label(kw)}"
+    record_parity("reference", "pytorch_optimizer.Lookahead", label, err, STEPS)
+    assert err <= TOL, (label, err)
+
+
+def test_lookahead_params_between_syncs():
+    """Between synchronisations the update is the inner's; on the k-th step the
+    params become slow + alpha (fast - slow) and the counter restarts."""
+    with x64():
+        params = {"w": jnp.arange(3.0)}
+        tx = optzoo.lookahead(optax.sgd(0.1), k=2, alpha=0.25)
+        state = tx.init(params)
+        g = {"w": jnp.ones(3)}
+        u, state = tx.update(g, state, params)
+        np.testing.assert_allclose(u["w"], -0.1)
+        params = optax.apply_updates(params, u)
+        u, state = tx.update(g, state, params)
+        np.testing.assert_allclose(optax.apply_updates(params, u)["w"],
+                                   jnp.arange(3.0) + 0.25 * -0.2, rtol=1e-15)
+        assert int(state.count) == 0
+        np.testing.assert_allclose(state.slow["w"], jnp.arange(3.0) - 0.05, rtol=1e-15)
+
+
+# --- cautious ---------------------------------------------------------------------------
+
+CAUTIOUS_LION = [
+    dict(lr=0.01, betas=(0.8, 0.95)),
+    dict(lr=0.01, weight_decay=0.1),
+    dict(lr=0.01, weight_decay=0.1, weight_decouple=False),
+    dict(lr=0.01, weight_decay=0.05, fixed_decay=True),
+]
+
+
+@pytest.mark.parametrize("kw", CAUTIOUS_LION, ids=config_label)
+def test_cautious_lion(kw, record_parity):
+    """``pytorch_optimizer.Lion(cautious=True)``: around ``optzoo.lion`` without weight
+    decay; with it, the reference masks Lion's direction and then decays (coupled,
+    decoupled or fixed), which is the cautious direction in pytorch-optimizer's
+    decay chain."""
+    from pytorch_optimizer import Lion
+
+    from optzoo.transforms import _decay
+    from optzoo.transforms.sign import scale_by_lion
+
+    ours = _ours(kw)
+    if "weight_decay" not in kw:
+        def make():
+            return optzoo.cautious(optzoo.lion(**ours))
+    else:
+        def make():
+            direction = optzoo.cautious(scale_by_lion(ours.get("b1", 0.9), ours.get("b2", 0.99)),
+                                        direction=True)
+            return _decay.chain("lion", direction, ours["learning_rate"], ours["weight_decay"],
+                                ours.get("weight_decouple", True), ours.get("fixed_decay", False))
+    err = run_against(lambda ps: Lion(ps, cautious=True, **kw), make)
+    _check(record_parity, "pytorch_optimizer.Lion", {**kw, "cautious": True}, err)
+
+
+CAUTIOUS_OTHERS = [
+    ("ADOPT", dict(lr=0.01, betas=(0.8, 0.99))),
+    ("ADOPT", dict(lr=0.01, weight_decay=0.05, stable_adamw=True)),
+    ("LaProp", dict(lr=0.01, betas=(0.8, 0.99), foreach=False)),
+    ("AdEMAMix", dict(lr=0.01, alpha=0.0)),
+]
+
+
+@pytest.mark.parametrize("cls,kw", CAUTIOUS_OTHERS,
+                         ids=[f"{c}({config_label(k)})" for c, k in CAUTIOUS_OTHERS])
+def test_cautious_wraps_optimizer(cls, kw, record_parity):
+    """``cautious(optzoo.<name>(...))`` is the reference's ``cautious=True`` wherever it
+    masks the whole step: ADOPT (a coupled decay is chained before the wrapper, as the
+    reference adds it to the gradient first), LaProp, and AdEMAMix with ``alpha=0``
+    (otherwise it masks only the fast momentum)."""
+    import pytorch_optimizer as po
+
+    name = cls.lower()
+    if not hasattr(optzoo, name):
+        pytest.skip(f"optzoo.{name} is not in this tree")
+    ours = {k: v for k, v in _ours(kw).items() if k not in ("foreach", "weight_decay")}
+
+    def make():
+        tx = optzoo.cautious(getattr(optzoo, name)(**ours))
+        wd = kw.get("weight_decay", 0.0)
+        return optax.chain(optax.add_decayed_weights(wd), tx) if wd else tx
+
+    err = run_against(lambda ps: getattr(po, cls)(ps, cautious=True, **kw), make)
+    _check(record_parity, f"pytorch_optimizer.{cls}", {**kw, "cautious": True}, err)
+
+
+def test_cautious_mask_and_scale():
+    """Per leaf: coordinates whose step increases the loss are dropped, the rest
+    scaled by n / (kept + 1); ``direction=True`` reads the sign the other way."""
+    g = {"a": jnp.array([1.0, -2.0, 3.0, 0.0]), "b": jnp.array([1.0])}
+    u = {"a": jnp.array([-0.5, -0.5, -0.5, -0.5]), "b": jnp.array([2.0])}
+    inner = optax.GradientTransformation(lambda p: optax.EmptyState(),
+                                         lambda g_, s, p=None: (u, s))
+    out, _ = optzoo.cautious(inner).update(g, optax.EmptyState())
+    np.testing.assert_allclose(out["a"], [-0.5 * 4 / 3, 0.0, -0.5 * 4 / 3, 0.0])
+    np.testing.assert_allclose(out["b"], [0.0])
+    out, _ = optzoo.cautious(inner, direction=True).update(g, optax.EmptyState())
+    np.testing.assert_allclose(out["a"], [0.0, -0.5 * 4 / 2, 0.0, 0.0])
+    np.testing.assert_allclose(out["b"], [2.0 / 2])
