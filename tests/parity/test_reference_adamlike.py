@@ -149,6 +149,7 @@ ADEMAMIX = [
     dict(lr=0.01),
     dict(lr=0.01, betas=(0.8, 0.99, 0.999), eps=1e-6, alpha=3.0, weight_decay=0.05),
     dict(lr=0.01, t_alpha_beta3=60.0, weight_decay=0.05, weight_decouple=True),
+    dict(lr=0.01, weight_decay=0.01, cautious=True, foreach=False),
     dict(lr=0.005, betas=(0.9, 0.95, 0.99), t_alpha_beta3=30.0, weight_decay=0.01,
          weight_decouple=True, fixed_decay=True, foreach=False, stable_adamw=True),
 ]
