@@ -110,3 +110,18 @@ def test_madgrad_eps_zero_momentum_zero_stays_finite():
     moved, _ = _run(optzoo.madgrad(0.01, momentum=0.0, eps=0.0), params, 3)
     assert all(bool(jnp.all(jnp.isfinite(x))) for x in jax.tree.leaves(moved))
     assert not np.allclose(moved["w"], params["w"])
+
+
+@pytest.mark.parametrize("make", [optzoo.dadapt_adam, optzoo.dadapt_sgd, optzoo.dadapt_adagrad])
+def test_dadapt_zero_gradient_step_is_skipped(make):
+    """All-zero gradients: no progress measure, so d stays d0 and nothing moves (the
+    reference returns early; DAdaptSGD divides by the zero first-gradient norm)."""
+    params = _params()
+    tx = make(d0=1e-3)
+    state = tx.init(params)
+    zeros = jax.tree.map(jnp.zeros_like, params)
+    updates, new = tx.update(zeros, state, params)
+    assert float(new.d) == float(state.d)
+    assert all(bool(jnp.all(u == 0)) for u in jax.tree.leaves(updates))
+    moved, _ = _run(tx, params, 3)
+    assert all(bool(jnp.all(jnp.isfinite(x))) for x in jax.tree.leaves(moved))

@@ -168,6 +168,14 @@ CORE = {
     "madgrad": _i(z.madgrad, learning_rate=0.02, momentum=0.8, weight_decay=0.01, eps=1e-5),
     "madgrad[momentum=0,decoupled]": _i(z.madgrad, learning_rate=0.02, momentum=0.0,
                                         weight_decay=0.01, eps=1e-5, decouple_decay=True),
+    "dadapt_adam": _i(z.dadapt_adam, learning_rate=0.5, b1=0.8, b2=0.99, eps=1e-6,
+                      weight_decay=0.01, use_bias_correction=True, d0=1e-3, growth_rate=1.5),
+    "dadapt_adam[decoupled]": _i(z.dadapt_adam, learning_rate=0.5, weight_decay=0.01,
+                                 decouple=True, d0=1e-3),
+    "dadapt_sgd": _i(z.dadapt_sgd, learning_rate=0.5, momentum=0.8, weight_decay=0.01, d0=1e-3,
+                     growth_rate=1.5),
+    "dadapt_adagrad": _i(z.dadapt_adagrad, learning_rate=0.5, momentum=0.5, weight_decay=0.01,
+                         eps=1e-5, d0=1e-3, growth_rate=1.5),
 }
 
 TORCH = {
