@@ -99,7 +99,9 @@ def adopt(learning_rate: _blocks.ScalarOrSchedule = 1e-3, b1: float = 0.9, b2: f
     also shrinks the params at ``t = 1``, where ``out_1 = 0``). Defaults
     (``b2 = 0.9999``, ``eps = 1e-6``, ``clip_lambda(t) = t^(1/4)``) are the paper's and
     ``pytorch_optimizer.ADOPT`` 4.1.0's; ``stable_adamw`` is the reference's hidden
-    keyword option. ``clip_lambda`` is a function of the step, not a schedule: under
+    keyword option; its ``cautious`` is ``optzoo.cautious(scale_by_adopt(...),
+    direction=True)`` chained before the decay and the learning rate (checked).
+    ``clip_lambda`` is a function of the step, not a schedule: under
     ``optax.inject_hyperparams`` list it in ``static_args``.
     """
     fn = "adopt"

@@ -143,7 +143,9 @@ def laprop(learning_rate: _blocks.ScalarOrSchedule = 4e-4, b1: float = 0.9, b2: 
     the step. ``weight_decouple=False`` has no effect there (the reference adds the
     L2 term to the gradient after the step has read it), and here neither. Defaults
     (``learning_rate = 4e-4``, ``eps = 1e-15``, 10 steps before centering) are the
-    reference's, which follow the authors' code.
+    reference's, which follow the authors' code. Its hidden ``cautious`` option is
+    ``optzoo.cautious(scale_by_laprop(...))`` chained before :func:`decay_after_step`
+    (checked).
     """
     fn = "laprop"
     _decay.check(fn, weight_decay, weight_decouple, fixed_decay)

@@ -275,3 +275,30 @@ def test_maximize(cls_name, ours, kw, record_parity, monkeypatch):
     if cls_name == "Adan":
         label["previous_grad_start"] = "negated"
     _check(record_parity, cls_name, label, mine, err)
+
+
+# --- cautious ----------------------------------------------------------------------
+# ADOPT's and LaProp's hidden cautious option masks their whole step, so it is the
+# generic wrapper optzoo.cautious around their direction block (MARS and AdEMAMix
+# build theirs in; see above).
+
+
+def test_adopt_cautious_is_the_wrapper(record_parity):
+    from optzoo import _blocks
+    from optzoo.transforms.adopt import scale_by_adopt
+
+    kw = dict(lr=0.01, weight_decay=0.02, weight_decouple=True, foreach=False, cautious=True)
+    err = run_against(lambda ps: po.ADOPT(ps, **kw), lambda: optax.chain(
+        optzoo.cautious(scale_by_adopt(), direction=True), optax.add_decayed_weights(0.02),
+        _blocks.learning_rate("adopt", 0.01)))
+    _check(record_parity, "ADOPT", kw, None, err)
+
+
+def test_laprop_cautious_is_the_wrapper(record_parity):
+    from optzoo.transforms.laprop import decay_after_step, scale_by_laprop
+
+    kw = dict(lr=0.01, weight_decay=0.05, centered=True, foreach=False, cautious=True)
+    err = run_against(lambda ps: po.LaProp(ps, **kw), lambda: optax.chain(
+        optzoo.cautious(scale_by_laprop(0.01, centered=True)),
+        decay_after_step("laprop", 0.01, 0.05, False)))
+    _check(record_parity, "LaProp", kw, None, err)
