@@ -32,6 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from optzoo import _validate
 from optzoo import data as _data
 
 __all__ = ["History", "fit", "make_nnx_train_step", "make_train_step", "learning_rate_of"]
@@ -141,15 +142,25 @@ def make_train_step(
     return donated_step
 
 
+def _buffer_key(x: jax.Array) -> int:
+    """The device buffer behind ``x`` (two array objects may share one: ``device_put``
+    of an array already in place), else the object."""
+    try:
+        return x.unsafe_buffer_pointer() if x.size else id(x)
+    except Exception:  # sharded over several devices, deleted, or not addressable
+        return id(x)
+
+
 def _unalias(params, opt_state):
     """Copy every array that appears a second time among the donated arguments."""
     seen: set[int] = set()
 
     def fresh(x):
         if isinstance(x, jax.Array):
-            if id(x) in seen:
+            key = _buffer_key(x)
+            if key in seen:
                 return jnp.copy(x)
-            seen.add(id(x))
+            seen.add(key)
         return x
 
     params = jax.tree.map(fresh, params)
@@ -230,19 +241,28 @@ class History(NamedTuple):
     seconds: float  # wall-clock time of the whole loop, compilation included
 
 
+# the key of the rate in ``inject_hyperparams``' dict: the core's name, then the
+# PyTorch flavors' spelling
+_RATE_KEYS = ("learning_rate", "lr")
+
+
 def learning_rate_of(opt_state: Any) -> Any:
-    """The current ``learning_rate`` stored in an optimizer state, or ``None``.
+    """The current learning rate stored in an optimizer state, or ``None``.
 
     Present when the optimizer was wrapped in ``optax.inject_hyperparams`` (its
-    ``hyperparams`` dict holds the value used by the last update)."""
-    found = [
-        value
-        for _, value in optax.tree.get_all_with_path(opt_state, "learning_rate")
-        if isinstance(value, (jax.Array, np.ndarray, np.generic, float))
-    ]
-    # with a schedule, inject_hyperparams also keeps the schedule's own state under
-    # the same name; the value is the array one
-    return found[0] if len(found) == 1 else None
+    ``hyperparams`` dict holds the value used by the last update, under
+    ``learning_rate``, or ``lr`` for the PyTorch flavors)."""
+    for key in _RATE_KEYS:
+        found = [
+            value
+            for _, value in optax.tree.get_all_with_path(opt_state, key)
+            if isinstance(value, (jax.Array, np.ndarray, np.generic, float))
+        ]
+        # with a schedule, inject_hyperparams also keeps the schedule's own state
+        # under the same name; the value is the array one
+        if len(found) == 1:
+            return found[0]
+    return None
 
 
 def _progress(total: int | None, enabled: bool):
@@ -291,10 +311,12 @@ def fit(
       epochs: passes over the data; the examples are reshuffled each epoch when
         ``key`` is given (``jax.random.fold_in(key, epoch)``).
       opt_state: resume from this state (pytree case); default ``optimizer.init(params)``.
-      learning_rate: the optimizer's rate (a number or schedule ``step -> lr``), used
-        for the history when the state does not store it. A state wrapped in
-        ``optax.inject_hyperparams`` is read directly (``optax.tree.get(state,
-        "learning_rate")``), so this argument can be left out then.
+      learning_rate: the optimizer's rate (a number or schedule ``step -> lr``) for
+        the history. Rarely needed: a state wrapped in ``optax.inject_hyperparams``
+        is read directly (``learning_rate``, or ``lr`` for the PyTorch flavors), and an
+        optimizer built by an optzoo constructor (core, PyTorch or Keras flavor)
+        remembers the rate it was built with. Give it for other transformations
+        (an ``optax.chain`` of your own); without it their history is NaN.
       progress: show a rich progress bar with step, loss and learning rate.
       refresh_every: steps between bar refreshes; the loss is copied to the host
         only then, so the device runs ahead of Python in between.
@@ -319,6 +341,8 @@ def fit(
         state_of = lambda: opt_state  # noqa: E731
         step_count = 0
     injected = learning_rate_of(state_of()) is not None
+    if learning_rate is None and not injected:
+        learning_rate = _constructor_rate(nnx_opt.tx if nnx_mode else optimizer)
 
     n = _data._leading_dim(arrays)
     per_epoch = _data.num_batches(n, n if batch_size is None else batch_size)
@@ -340,8 +364,10 @@ def fit(
                     params, opt_state, loss = step_fn(params, opt_state, batch)
                 losses.append(loss)
                 if injected:
-                    # the rate the update just used (a device scalar: no sync here)
-                    rates.append(learning_rate_of(state_of()))
+                    # the rate the update just used: a copy (a device op, no sync),
+                    # since a constant rate stays the same buffer in the state and
+                    # the next step donates it
+                    rates.append(jnp.array(learning_rate_of(state_of()), copy=True))
                 if bar is not None and (len(losses) % refresh_every == 0 or len(losses) == total):
                     lr_text = "-"
                     if injected:
@@ -365,6 +391,15 @@ def fit(
     if nnx_mode:
         return model, nnx_opt, history
     return params, opt_state, history
+
+
+def _constructor_rate(tx: Any) -> Any:
+    """The rate (number or schedule) an optzoo constructor built ``tx`` with, or ``None``."""
+    built = _validate.built_with(tx)
+    if built is None:
+        return None
+    arguments = built[1]
+    return next((arguments[k] for k in _RATE_KEYS if arguments.get(k) is not None), None)
 
 
 def _rates_at(learning_rate, steps: np.ndarray) -> np.ndarray:

@@ -4,6 +4,8 @@ References are hand-written loops over optax's own ``update``/``apply_updates``
 and Flax's ``nnx.Optimizer.update``; the helper must give the same numbers.
 """
 
+import inspect
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -12,7 +14,11 @@ import pytest
 from flax import nnx
 
 import optzoo
+from optzoo.schedules.registry import SCHEDULES
 from optzoo.train import History, learning_rate_of, make_nnx_train_step, make_train_step, fit
+from tests.test_inject import CASES as INJECT_CASES
+from tests.test_inject import _static_args as INJECT_STATIC
+from tests.zoo import quadratic
 
 
 def _data(n=96, d=5, seed=0):
@@ -148,8 +154,71 @@ def test_fit_rate_from_schedule_argument_and_progress_bar(capsys):
                      learning_rate=sched, progress=True, refresh_every=4)
     np.testing.assert_allclose(hist.learning_rate, [float(sched(i)) for i in range(9)], rtol=1e-6)
     assert "loss" in capsys.readouterr().out
-    _, _, hist = fit(_loss, _params(), optzoo.sgd(0.01), (x, y), batch_size=48, progress=False)
+    # a transformation optzoo did not build has no known rate: NaN, not a guess
+    _, _, hist = fit(_loss, _params(), optax.sgd(0.01), (x, y), batch_size=48, progress=False)
     assert np.isnan(hist.learning_rate).all() and len(hist.loss) == 2
+
+
+def _declared_rate(case):
+    """The rate a case of ``tests/test_inject.py`` declares: its argument, else the
+    constructor's default (``learning_rate``, or ``lr`` for the PyTorch flavors);
+    ``None`` for a transformation without one (a clipping block)."""
+    bound = inspect.signature(case.factory).bind(**case.kwargs)
+    bound.apply_defaults()
+    return next((bound.arguments[k] for k in ("learning_rate", "lr") if k in bound.arguments),
+                None)
+
+
+@pytest.mark.parametrize("name", sorted(INJECT_CASES))
+def test_fit_records_the_rate_of_every_optimizer_and_flavor(name):
+    # Once: a constant rate under inject_hyperparams stayed the same buffer in the state,
+    # so the next (donating) step deleted the recorded arrays; the PyTorch flavors' `lr`
+    # and every optimizer without inject_hyperparams recorded NaN.
+    case = INJECT_CASES[name]
+    rate = _declared_rate(case)
+    rng = np.random.default_rng(0)
+    shapes = {"w": (4, 3), "v": (3, 2)} if case.matrices else {"w": (4, 3), "b": (3,)}
+    params = {k: jnp.asarray(rng.normal(size=s), jnp.float32) for k, s in shapes.items()}
+    objective = quadratic(params)
+    loss = lambda p, batch: objective(p)  # noqa: E731
+    data = np.zeros((2, 1), np.float32)  # two full-batch steps a epoch
+    plain = case.factory(**case.kwargs)
+    injected = optax.inject_hyperparams(case.factory, static_args=INJECT_STATIC(case))(
+        **case.kwargs)
+    for tx, donate in ((plain, True), (injected, True)):
+        _, _, hist = fit(loss, params, tx, (data,), batch_size=1, epochs=2, progress=False,
+                         donate=donate)
+        if rate is None and learning_rate_of(tx.init(params)) is not None:
+            # lbfgs without a rate: its line search keeps the step it chose
+            assert np.all(hist.learning_rate > 0), (name, hist.learning_rate)
+            continue
+        expected = ([float(rate(i)) for i in range(4)] if callable(rate)
+                    else [np.nan if rate is None else float(np.float32(rate))] * 4)
+        np.testing.assert_allclose(hist.learning_rate, expected, rtol=1e-6, err_msg=name)
+
+
+@pytest.mark.parametrize("name", sorted(SCHEDULES))
+def test_fit_records_every_schedule(name):
+    sched = SCHEDULES[name].fn(**SCHEDULES[name].example_kwargs)
+    x, y = _data(n=4)
+    # the flavor that carries the schedule rotates over the schedules: each flavor's
+    # spelling of the rate is read, without tripling the compilations
+    flavor = [optzoo.sgd, lambda s: optzoo.pytorch.SGD(lr=s), optzoo.keras.SGD][
+        sorted(SCHEDULES).index(name) % 3]
+    for tx, donate in ((flavor(sched), True), (optax.inject_hyperparams(optzoo.sgd)(sched), False)):
+        _, _, hist = fit(_loss, _params(), tx, (x, y), batch_size=1, progress=False,
+                         donate=donate)
+        np.testing.assert_allclose(hist.learning_rate, [float(sched(i)) for i in range(4)],
+                                   rtol=1e-5, err_msg=name)
+
+
+def test_fit_records_a_torch_scheduler():
+    x, y = _data(n=6)
+    sched = optzoo.pytorch.lr_scheduler.OneCycleLR(0.1, total_steps=6)
+    _, _, hist = fit(_loss, _params(), optzoo.pytorch.SGD(lr=sched, momentum=0.9), (x, y),
+                     batch_size=1, progress=False)
+    np.testing.assert_allclose(hist.learning_rate, [float(sched(i)) for i in range(6)],
+                               rtol=1e-6)
 
 
 class _Linear(nnx.Module):

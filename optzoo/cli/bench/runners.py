@@ -24,11 +24,15 @@ def jax_runner(tx, shapes, device, donate=True, via_train_step=False):
     import jax
     import jax.numpy as jnp
 
+    from optzoo.train import _unalias
+
     keys = jax.random.split(jax.random.key(0), len(shapes))
     params = [jax.device_put(jax.random.normal(k, s, jnp.float32), device) for k, s in zip(keys, shapes)]
     grads = [jax.device_put(0.01 * jax.random.normal(jax.random.fold_in(k, 1), s, jnp.float32), device)
              for k, s in zip(keys, shapes)]
-    state = jax.device_put(tx.init(params), device)
+    # an optimizer may keep the params (or one array twice) in its initial state; a
+    # buffer may be donated once per call, so copy repeats, as make_train_step does
+    params, state = _unalias(params, jax.device_put(tx.init(params), device))
 
     box = [params, state]
     if via_train_step:
