@@ -184,3 +184,36 @@ DADAPT = [
                          ids=[f"{c}-{config_label(k)}" for c, _, k in DADAPT])
 def test_dadaptation(record_parity, cls, make, kwargs):
     check(record_parity, dadaptation, cls, kwargs, lambda: make(**core_kwargs(kwargs)))
+
+
+# ---------------------------------------------------------------- a torch scheduler on lr
+
+SCHEDULED = [
+    (prodigyopt, "Prodigy", optzoo.prodigy, dict(lr=1.0, d0=1e-3, weight_decay=0.01)),
+    (dadaptation, "DAdaptAdam", optzoo.dadapt_adam, dict(lr=0.5, d0=1e-3)),
+    (madgrad_ref, "MADGRAD", optzoo.madgrad, dict(lr=0.02, weight_decay=0.01)),
+]
+
+
+@pytest.mark.parametrize("package,cls,make,kwargs", SCHEDULED,
+                         ids=[f"{c}-{config_label(k)}" for _, c, _, k in SCHEDULED])
+def test_torch_scheduler_is_a_learning_rate_schedule(record_parity, package, cls, make, kwargs):
+    """torch's CosineAnnealingLR stepped after every step of the reference equals a
+    cosine ``learning_rate`` schedule (evaluated at the update count)."""
+    lr = kwargs["lr"]
+
+    def make_ref(tensors):
+        opt = getattr(package, cls)(tensors, **kwargs)
+        opt.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=STEPS)
+        return opt
+
+    def after(ref, tp, state, params):
+        ref.scheduler.step()
+        return 0.0
+
+    core = {**core_kwargs(kwargs), "learning_rate": optzoo.schedules.cosine_decay(lr, STEPS)}
+    err = run_against(make_ref, lambda: make(**core), after=after)
+    record_parity("reference", f"{package.__name__}.{cls}",
+                  config_label({**kwargs, "lr": f"CosineAnnealingLR({lr}, T_max={STEPS})"}),
+                  err, STEPS)
+    assert err <= TOL, (cls, err)
