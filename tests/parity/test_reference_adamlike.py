@@ -3,8 +3,9 @@
 Each configuration trains the harness's MLP for 100 steps in float64 on both
 sides (``tests/parity/harness.py``) and records its worst relative error. Every
 constructor flag of the reference classes is covered by some configuration;
-``foreach`` is left to the reference's default and ``maximize`` is not taken by
-the core optimizers (negate the loss).
+``foreach`` is left to the reference's default, or set where its two kernels
+differ; ``maximize`` is not taken by the core optimizers: the configurations with
+``maximize=True`` run ``optax.chain(optax.scale(-1), optimizer)`` on the negated loss.
 """
 
 from __future__ import annotations
@@ -44,12 +45,26 @@ def _check(record_parity, cls_name, ref_kwargs, ours, err):
     return ours
 
 
+def _mine(kw: dict, n_betas: int = 2, drop=("foreach", "maximize")) -> dict:
+    """optzoo's keywords for the reference's ``kw`` (:func:`_betas`, less ``drop``)."""
+    return {k: w for k, w in _betas(kw, n_betas).items() if k not in drop}
+
+
+def _run(make_ref, make_tx, kw, **run):
+    """:func:`run_against`; with ``maximize`` in ``kw``, optzoo's side is
+    ``optax.scale(-1)`` then ``make_tx()``, on the negated loss."""
+    if kw.get("maximize"):
+        return run_against(make_ref, lambda: optax.chain(optax.scale(-1.0), make_tx()),
+                           sign=-1.0, **run)
+    return run_against(make_ref, make_tx, **run)
+
+
 def _parity(record_parity, cls_name, kw, ours, n_betas=2, **run):
     """Run ``pytorch_optimizer.<cls_name>(**kw)`` against ``optzoo.<ours>`` at the
-    same keywords (``foreach`` dropped on optzoo's side) and check the error."""
-    mine = {k: w for k, w in _betas(kw, n_betas).items() if k != "foreach"}
-    err = run_against(lambda ps: getattr(po, cls_name)(ps, **kw),
-                      lambda: getattr(optzoo, ours)(**mine), **run)
+    same keywords and check the error."""
+    mine = _mine(kw, n_betas)
+    err = _run(lambda ps: getattr(po, cls_name)(ps, **kw),
+               lambda: getattr(optzoo, ours)(**mine), kw, **run)
     _check(record_parity, cls_name, kw, mine, err)
 
 
@@ -58,7 +73,7 @@ def _parity(record_parity, cls_name, kw, ours, n_betas=2, **run):
 STABLE_ADAMW = [
     dict(lr=0.01),
     dict(lr=0.02, betas=(0.8, 0.95), eps=1e-6, weight_decay=0.1, kahan_sum=False),
-    dict(lr=0.01, weight_decay=0.05, weight_decouple=False, foreach=False),
+    dict(lr=0.01, weight_decay=0.05, weight_decouple=False, foreach=False, maximize=True),
 ]
 
 
@@ -66,8 +81,8 @@ STABLE_ADAMW = [
 def test_stable_adamw(kw, record_parity):
     kw_ours = dict(kw)
     kw_ours.pop("kahan_sum", None)  # float64 params: the reference skips Kahan summation
-    mine = {k: w for k, w in _betas(kw_ours, 2).items() if k != "foreach"}
-    err = run_against(lambda ps: po.StableAdamW(ps, **kw), lambda: optzoo.stable_adamw(**mine))
+    mine = _mine(kw_ours)
+    err = _run(lambda ps: po.StableAdamW(ps, **kw), lambda: optzoo.stable_adamw(**mine), kw)
     _check(record_parity, "StableAdamW", kw, mine, err)
 
 
@@ -76,7 +91,7 @@ def test_stable_adamw(kw, record_parity):
 YOGI = [
     dict(lr=0.01),
     dict(lr=0.02, betas=(0.8, 0.99), eps=1e-4, initial_accumulator=1e-3, weight_decay=0.01),
-    dict(lr=0.02, weight_decay=0.05, weight_decouple=False, adam_debias=True),
+    dict(lr=0.02, weight_decay=0.05, weight_decouple=False, adam_debias=True, maximize=True),
     dict(lr=0.02, weight_decay=0.005, fixed_decay=True, foreach=False),
 ]
 
@@ -119,7 +134,7 @@ def test_adan(kw, record_parity, monkeypatch):
 
 ADOPT = [
     dict(lr=0.01),
-    dict(lr=0.01, betas=(0.8, 0.99), eps=1e-5, weight_decay=0.05),
+    dict(lr=0.01, betas=(0.8, 0.99), eps=1e-5, weight_decay=0.05, maximize=True),
     dict(lr=0.01, weight_decay=0.05, weight_decouple=True, clip_lambda=None),
     dict(lr=0.005, weight_decay=0.01, weight_decouple=True, fixed_decay=True, foreach=False,
          stable_adamw=True),
@@ -149,7 +164,7 @@ ADEMAMIX = [
     dict(lr=0.01),
     dict(lr=0.01, betas=(0.8, 0.99, 0.999), eps=1e-6, alpha=3.0, weight_decay=0.05),
     dict(lr=0.01, t_alpha_beta3=60.0, weight_decay=0.05, weight_decouple=True),
-    dict(lr=0.01, weight_decay=0.01, cautious=True, foreach=False),
+    dict(lr=0.01, weight_decay=0.01, cautious=True, foreach=False, maximize=True),
     dict(lr=0.005, betas=(0.9, 0.95, 0.99), t_alpha_beta3=30.0, weight_decay=0.01,
          weight_decouple=True, fixed_decay=True, foreach=False, stable_adamw=True),
 ]
@@ -170,7 +185,8 @@ LAPROP = [
     dict(lr=0.01, betas=(0.8, 0.99), eps=1e-8, weight_decay=0.05, foreach=False),
     dict(lr=0.01, centered=True, steps_before_using_centered=5, ams_bound=True,
          weight_decay=0.005, fixed_decay=True, foreach=False),
-    dict(lr=0.01, centered=True, weight_decay=0.05, weight_decouple=False, foreach=False),
+    dict(lr=0.01, centered=True, weight_decay=0.05, weight_decouple=False, foreach=False,
+         maximize=True),
     dict(lr=0.01, ams_bound=True, foreach=False),
 ]
 
@@ -207,7 +223,8 @@ MARS = [
     dict(lr=0.01),
     dict(lr=0.01, betas=(0.9, 0.95), gamma=0.05, lr_1d=0.005, betas_1d=(0.8, 0.9), eps=1e-6,
          weight_decay=0.05, weight_decay_1d=0.02, ams_bound=True),
-    dict(lr=0.002, mars_type="lion", cautious=True, weight_decay=0.05, weight_decouple=False),
+    dict(lr=0.002, mars_type="lion", cautious=True, weight_decay=0.05, weight_decouple=False,
+         maximize=True),
     dict(lr=0.01, optimize_1d=True, weight_decay=0.005, fixed_decay=True, cautious=True),
     dict(lr=0.002, mars_type="lion", optimize_1d=True, foreach=False),
     dict(lr=0.01, mars_type="shampoo", optimize_1d=True, ams_bound=True, weight_decay=0.05),
@@ -226,55 +243,36 @@ def test_mars(kw, record_parity, monkeypatch):
 
     ns = functools.partial(ref_mod.zero_power_via_newton_schulz_5, dtype=torch.float64)
     monkeypatch.setattr(ref_mod, "zero_power_via_newton_schulz_5", ns)
-    mine = {k: w for k, w in _betas(kw, 2).items() if k not in ("foreach", "betas_1d")}
+    mine = _mine(kw, drop=("foreach", "maximize", "betas_1d"))
     if "betas_1d" in kw:
         mine["b1_1d"], mine["b2_1d"] = kw["betas_1d"]
-    err = run_against(lambda ps: po.MARS(ps, **kw),
-                      lambda: optzoo.mars(**mine, ns_dtype=jnp.float64))
+    err = _run(lambda ps: po.MARS(ps, **kw), lambda: optzoo.mars(**mine, ns_dtype=jnp.float64),
+               kw)
     _check(record_parity, "MARS", kw, mine, err)
 
 
-# --- maximize ----------------------------------------------------------------------
-# The core optimizers do not take maximize (negate the loss, or put optax.scale(-1)
-# first); these runs check that this is the reference's maximize=True.
-
-MAXIMIZE = [
-    ("Adan", "adan", dict(lr=0.01, max_grad_norm=0.3)),
-    ("ADOPT", "adopt", dict(lr=0.01, weight_decay=0.01)),
-    ("AdEMAMix", "ademamix", dict(lr=0.01, weight_decay=0.01)),
-    ("LaProp", "laprop", dict(lr=0.01, foreach=False)),
-    ("MARS", "mars", dict(lr=0.01, weight_decay=0.01, weight_decouple=False)),
-    ("StableAdamW", "stable_adamw", dict(lr=0.01)),
-    ("Yogi", "yogi", dict(lr=0.01, weight_decay=0.01, weight_decouple=False)),
-]
+# --- Adan's maximize -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("cls_name, ours, kw", MAXIMIZE, ids=[c[0] for c in MAXIMIZE])
-def test_maximize(cls_name, ours, kw, record_parity, monkeypatch):
+def test_adan_maximize(record_parity, monkeypatch):
     """Adan's reference starts its previous gradient from the gradient *before*
     maximize negates it, so its first gradient difference is ``2 g_1`` instead of 0;
-    with that start corrected, maximize is the negated gradient."""
+    with that start negated, ``maximize=True`` is the negated gradient."""
     import pytorch_optimizer.optimizer.adan as ref_mod
 
-    if cls_name == "Adan":
-        init_group = ref_mod.Adan.init_group
+    init_group = ref_mod.Adan.init_group
 
-        def negated_start(self, group, **kwargs):
-            fresh = [p for p in group["params"] if p.grad is not None and not self.state[p]]
-            init_group(self, group, **kwargs)
-            for p in fresh:
-                self.state[p]["previous_grad"].neg_()
+    def negated_start(self, group, **kwargs):
+        fresh = [p for p in group["params"] if p.grad is not None and not self.state[p]]
+        init_group(self, group, **kwargs)
+        for p in fresh:
+            self.state[p]["previous_grad"].neg_()
 
-        monkeypatch.setattr(ref_mod.Adan, "init_group", negated_start)
-        monkeypatch.setattr(ref_mod, "get_global_gradient_norm", _float64_global_norm)
-    mine = {k: w for k, w in _betas(kw, 2).items() if k != "foreach"}
-    err = run_against(lambda ps: getattr(po, cls_name)(ps, maximize=True, **kw),
-                      lambda: optax.chain(optax.scale(-1.0), getattr(optzoo, ours)(**mine)),
-                      sign=-1.0)
-    label = {**kw, "maximize": True}
-    if cls_name == "Adan":
-        label["previous_grad_start"] = "negated"
-    _check(record_parity, cls_name, label, mine, err)
+    monkeypatch.setattr(ref_mod.Adan, "init_group", negated_start)
+    monkeypatch.setattr(ref_mod, "get_global_gradient_norm", _float64_global_norm)
+    kw = dict(lr=0.01, max_grad_norm=0.3, maximize=True)
+    err = _run(lambda ps: po.Adan(ps, **kw), lambda: optzoo.adan(**_mine(kw)), kw)
+    _check(record_parity, "Adan", {**kw, "previous_grad_start": "negated"}, None, err)
 
 
 # --- cautious ----------------------------------------------------------------------
