@@ -453,8 +453,43 @@ def _dtype_name(x: Any) -> str:
     return "no dtype" if dtype is None else np.dtype(dtype).name
 
 
+def _buffer_key(x: Any) -> int | None:
+    """The device buffer behind a concrete, non-empty array (two array objects may
+    share one: ``device_put`` of an array already in place), the object itself when
+    it spans several devices; ``None`` for anything else."""
+    if not isinstance(x, jax.Array) or isinstance(x, jax.core.Tracer) or not x.size:
+        return None
+    try:
+        return x.unsafe_buffer_pointer()
+    except Exception:  # sharded over several devices, deleted, or not addressable
+        return id(x)
+
+
+def own_buffers(params: Any, state: Any) -> Any:
+    """``state`` with a copy of each array whose device buffer is a param's or appears
+    earlier in the state (an optimizer keeping the params as an anchor, one zero
+    counter used twice). XLA donates a buffer once per call, so
+    ``jax.jit(step, donate_argnums=(0, 1))`` needs a state that owns its buffers.
+    Traced arrays (``init`` under ``jit``) are left as they are."""
+    import jax.numpy as jnp  # noqa: PLC0415
+
+    seen = {k for k in map(_buffer_key, jax.tree.leaves(params)) if k is not None}
+
+    def fresh(x):
+        key = _buffer_key(x)
+        if key is None:
+            return x
+        if key in seen:
+            return jnp.array(x, copy=True)
+        seen.add(key)
+        return x
+
+    return jax.tree.map(fresh, state)
+
+
 def checked_updates(fn: str, tx: Any) -> Any:
     """``tx`` (a transformation; anything else is returned as it is) whose
+    ``init`` returns a state that owns its buffers (:func:`own_buffers`) and whose
     ``update`` first checks, at trace time, that the gradients are real floating
     point and that each has the shape of its param: the ``params`` passed to
     ``update`` when given, else the params ``init`` last saw with the same tree
@@ -478,7 +513,7 @@ def checked_updates(fn: str, tx: Any) -> Any:
             specs.remove(spec)
         specs.append(spec)
         del specs[:-_MAX_SPECS]
-        return tx.init(params)
+        return own_buffers(params, tx.init(params))
 
     def update(updates, state, params=None, **extra):
         _check_dtypes(fn, updates)

@@ -142,30 +142,10 @@ def make_train_step(
     return donated_step
 
 
-def _buffer_key(x: jax.Array) -> int:
-    """The device buffer behind ``x`` (two array objects may share one: ``device_put``
-    of an array already in place), else the object."""
-    try:
-        return x.unsafe_buffer_pointer() if x.size else id(x)
-    except Exception:  # sharded over several devices, deleted, or not addressable
-        return id(x)
-
-
 def _unalias(params, opt_state):
     """Copy every array that appears a second time among the donated arguments."""
-    seen: set[int] = set()
-
-    def fresh(x):
-        if isinstance(x, jax.Array):
-            key = _buffer_key(x)
-            if key in seen:
-                return jnp.copy(x)
-            seen.add(key)
-        return x
-
-    params = jax.tree.map(fresh, params)
-    opt_state = jax.tree.map(fresh, opt_state)
-    return params, opt_state
+    params = _validate.own_buffers(None, params)
+    return params, _validate.own_buffers(params, opt_state)
 
 
 def make_nnx_train_step(
