@@ -125,3 +125,19 @@ def test_dadapt_zero_gradient_step_is_skipped(make):
     assert all(bool(jnp.all(u == 0)) for u in jax.tree.leaves(updates))
     moved, _ = _run(tx, params, 3)
     assert all(bool(jnp.all(jnp.isfinite(x))) for x in jax.tree.leaves(moved))
+
+
+def test_schedule_free_eval_params_under_inject_hyperparams():
+    """The state keeps b1, so an injected (traced) b1 still gives the right x."""
+    with x64():
+        params = _params()
+        plain = optzoo.schedule_free_adamw(0.02, b1=0.8)
+        injected = optax.inject_hyperparams(
+            optzoo.schedule_free_adamw, static_args=("warmup_steps",))(learning_rate=0.02, b1=0.8)
+        y_plain, s_plain = _run(plain, params, 3)
+        y_inj, s_inj = _run(injected, params, 3)
+        x_plain = optzoo.schedule_free_eval_params(s_plain, y_plain)
+        x_inj = optzoo.schedule_free_eval_params(s_inj, y_inj)
+    for k in params:
+        np.testing.assert_allclose(x_inj[k], x_plain[k], rtol=1e-12)
+        assert not np.allclose(x_plain[k], y_plain[k])
