@@ -89,17 +89,22 @@ def scale_by_came(
         v.check_range(fn, name, b, 0.0, 1.0)
 
     def init_fn(params):
-        def zeros(p, shape):
-            return jnp.zeros(shape, _dtypes.state_dtype(nu_dtype, p))
+        # zeros_like of the param (or of its mean over an axis): the state leaf keeps
+        # the param's sharding
+        def like(x, p):
+            return jnp.zeros_like(x, dtype=_dtypes.state_dtype(nu_dtype, p))
+
+        def scalar(p):
+            return jnp.zeros([], _dtypes.state_dtype(nu_dtype, p))
 
         def rows(p):
-            return zeros(p, jnp.shape(p)[:-1] if _factored(p) else ())
+            return like(jnp.mean(p, axis=-1), p) if _factored(p) else scalar(p)
 
         def cols(p):
-            return zeros(p, jnp.shape(p)[:-2] + jnp.shape(p)[-1:] if _factored(p) else ())
+            return like(jnp.mean(p, axis=-2), p) if _factored(p) else scalar(p)
 
         def full(p):
-            return zeros(p, () if _factored(p) else jnp.shape(p))
+            return scalar(p) if _factored(p) else like(p, p)
 
         return CameState(
             count=jnp.zeros([], jnp.int32), mu=_dtypes.zeros_like(params, mu_dtype),
