@@ -45,13 +45,13 @@ def scale_by_adabelief(
         nu_t     = b2 nu_{t-1} + (1 - b2) (g_t - mu_t)^2 + eps     (eps stays in the state)
         nu_max_t = max(nu_max_{t-1}, nu_t)                          (amsgrad)
         bc1, bc2 = 1 - b1^t, 1 - b2^t
-        out_t    = mu_t / bc1 / (sqrt(nu_t) / sqrt(bc2) + eps)     (not rectify; nu_max_t with amsgrad)
+        out_t    = mu_t / bc1 / (sqrt(nu_t) / sqrt(bc2) + eps)     (not rectify; amsgrad: nu_max_t)
 
     Rectified (RAdam's rule, switching at ``rho_t >= 5``)::
 
         rho_inf = 2 / (1 - b2) - 1,   rho_t = rho_inf - 2 t b2^t / bc2
         r_t     = sqrt(bc2 (rho_t - 4) / (rho_inf - 4) (rho_t - 2) / rho_t rho_inf / (rho_inf - 2))
-        out_t   = r_t / bc1 * mu_t / (sqrt(nu_t) + eps)            rho_t >= 5 (nu_t even with amsgrad)
+        out_t   = r_t / bc1 * mu_t / (sqrt(nu_t) + eps)            rho_t >= 5 (nu_t, even amsgrad)
                 = mu_t / bc1                                        rho_t < 5, degenerated_to_sgd
                 = 0                                                 rho_t < 5, otherwise
     """

@@ -37,7 +37,7 @@ def _example_direction() -> optax.GradientTransformation:
 def cautious(
     inner: optax.GradientTransformation, direction: bool = False
 ) -> optax.GradientTransformationExtraArgs:
-    r"""The cautious variant (Liang et al., 2024) of any optimizer ``inner``.
+    r"""Cautious (Liang et al., 2024): drop the coordinates of a step that ascend, rescale the rest.
 
     With ``g`` the incoming gradient and ``u`` the inner's output, per leaf of ``n``
     elements::

@@ -51,7 +51,7 @@ def _example_inner() -> optax.GradientTransformation:
 def lookahead(
     inner: optax.GradientTransformation, k: int = 5, alpha: float = 0.5
 ) -> optax.GradientTransformationExtraArgs:
-    r"""Lookahead (Zhang et al., 2019) around any optimizer ``inner``.
+    r"""Lookahead (Zhang et al., 2019): k inner steps, then the slow weights move towards them.
 
     The params are the *fast* weights; the state keeps the slow ones. On each call
     ``inner`` takes its step from the params, then every ``k``-th call::
