@@ -67,12 +67,13 @@ def state_dtype(dtype: Any, like: jax.Array):
 
 def zeros_like(tree: Any, dtype: Any = None) -> Any:
     """Zeros shaped like every leaf of ``tree``, in :func:`state_dtype` ``(dtype, leaf)``."""
-    return jax.tree.map(lambda p: jnp.zeros(jnp.shape(p), state_dtype(dtype, p)), tree)
+    # zeros_like, not zeros(shape): a sharded param gives a state leaf sharded like it
+    return jax.tree.map(lambda p: jnp.zeros_like(p, dtype=state_dtype(dtype, p)), tree)
 
 
 def full_like(tree: Any, value: Any, dtype: Any = None) -> Any:
     """``value`` shaped like every leaf of ``tree``, in :func:`state_dtype` ``(dtype, leaf)``."""
-    return jax.tree.map(lambda p: jnp.full(jnp.shape(p), value, state_dtype(dtype, p)), tree)
+    return jax.tree.map(lambda p: jnp.full_like(p, value, dtype=state_dtype(dtype, p)), tree)
 
 
 def store_leaf(x: jax.Array, dtype) -> jax.Array:
