@@ -13,6 +13,7 @@ modern optimizers against the implementations their authors publish
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -74,10 +75,14 @@ def fast_jit(f):
 
 
 def leaf_rel_err(actual: dict, expected: dict) -> float:
+    """The largest ``max|a - e| / max|e|`` over leaves; ``inf`` when either side holds
+    a NaN or an inf (a NaN must not compare as error 0)."""
     worst = 0.0
     for k in expected:
         e = np.asarray(expected[k], np.float64)
         a = np.asarray(actual[k], np.float64)
+        if not (np.all(np.isfinite(e)) and np.all(np.isfinite(a))):
+            return math.inf
         worst = max(worst, float(np.max(np.abs(a - e)) / max(np.max(np.abs(e)), 1e-300)))
     return worst
 
