@@ -101,3 +101,18 @@ def test_bad_values_are_one_line_and_exit_2(argv, needle, capsys):
     assert bench.main(["--sizes", "tiny", *argv]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and needle in err and "Traceback" not in err, err
+
+
+def test_optimizer_groups_classic_by_default_modern_and_all():
+    from optzoo.cli.bench.command import _parser
+    from optzoo.cli.bench.specs import MODERN, OPTIMIZERS, select, specs
+
+    assert _parser().parse_args([]).optimizers == "classic"
+    every = specs()
+    classic, modern, both = (select(every, g) for g in ("classic", "modern", "all"))
+    assert modern and set(modern) <= set(MODERN) and not set(classic) & set(MODERN)
+    assert set(classic) <= set(OPTIMIZERS) and "adam" in classic
+    assert list(both) == list(classic) + list(modern)
+    assert list(select(every, "adam,modern,adam")) == ["adam", *modern]  # each once, in order
+    with pytest.raises(ValueError, match="unknown or unavailable optimizers \\['nope'\\].*classic"):
+        select(every, "modern,nope")

@@ -9,7 +9,7 @@ import sys
 from optzoo.cli.bench import report
 from optzoo.cli.common import Parser, UsageError, float_in, int_in
 from optzoo.cli.bench.machine import load_average, machine_description, pin_threads
-from optzoo.cli.bench.specs import ALL_SIZES, OPTIMIZERS, specs as all_specs
+from optzoo.cli.bench.specs import ALL_SIZES, OPTIMIZERS, select, specs as all_specs
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -20,8 +20,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--sizes", default="a,b,c",
                    help="comma-separated model shapes: a (8M, 1 leaf), b (8M, 200 leaves), "
                         "c (200k, 400 leaves), tiny (4k, 4 leaves); default a,b,c")
-    p.add_argument("--optimizers", default="all",
-                   help="comma-separated names (default: all shared ones): " + ", ".join(OPTIMIZERS))
+    p.add_argument("--optimizers", default="classic",
+                   help="comma-separated names or groups: classic (the default: " + ", ".join(OPTIMIZERS)
+                        + "), modern (optzoo/optax/published torch reference: "
+                        "schedule-free, Prodigy, AdEMAMix, ADOPT, ...), all (both)")
     p.add_argument("--repeats", type=int_in("--repeats", 1, 10_000), default=None,
                    help="timed rounds per comparison (default 15, 5 with --quick)")
     p.add_argument("--sample-ms", type=float_in("--sample-ms", 0.0, 60_000.0, low_open=True), default=None,
@@ -116,13 +118,10 @@ def main(argv: list[str] | None = None) -> int:
         sample_s=sample_s,
     )
 
-    specs = {s.name: s for s in all_specs()}
-    if args.optimizers != "all":
-        wanted = [n.strip() for n in args.optimizers.split(",") if n.strip()]
-        unknown = [n for n in wanted if n not in specs]
-        if unknown:
-            return _error(f"unknown or unavailable optimizers {unknown}; have {sorted(specs)}")
-        specs = {n: specs[n] for n in wanted}
+    try:
+        specs = select(all_specs(), args.optimizers)
+    except ValueError as e:
+        return _error(str(e))
     size_names = [s.strip() for s in args.sizes.split(",") if s.strip()]
     bad = [s for s in size_names if s not in ALL_SIZES]
     if bad:

@@ -22,6 +22,30 @@ OPTIMIZERS = (
 ).split()
 
 
+#: ``--optimizers`` group names: ``classic`` the shared algorithms (optzoo/optax/torch.optim),
+#: ``modern`` the :data:`MODERN` rows (optzoo/optax/published torch reference), ``all`` both
+GROUPS = ("classic", "modern", "all")
+
+
+def select(all_specs: list["Spec"], wanted: str) -> dict[str, "Spec"]:
+    """The specs that ``--optimizers`` names, in its order: comma-separated optimizer names
+    and groups (:data:`GROUPS`), each spec once. Raises ``ValueError`` naming unknown ones."""
+    by_name = {s.name: s for s in all_specs}
+    modern = [n for n in by_name if n in MODERN]
+    groups = {"classic": [n for n in by_name if n not in MODERN], "modern": modern,
+              "all": list(by_name)}
+    items = [n.strip() for n in wanted.split(",") if n.strip()]
+    unknown = [n for n in items if n not in by_name and n not in groups]
+    if unknown or not items:
+        raise ValueError(f"unknown or unavailable optimizers {unknown}; have the groups "
+                         f"{', '.join(GROUPS)} and {sorted(by_name)}")
+    out: dict[str, Spec] = {}
+    for item in items:
+        for n in groups.get(item, [item]):
+            out.setdefault(n, by_name[n])
+    return out
+
+
 def min_traffic_bytes(state_arrays: int, itemsize: int = 4) -> int:
     """Bytes per parameter an update must move at least: read params, grads and
     ``state_arrays`` state arrays, write params and the state arrays."""
