@@ -409,7 +409,13 @@ def _where(path: Any) -> str:
     return f"the gradient at {at}" if at else "the gradient"
 
 
+def _floating(dtype: Any) -> bool:
+    return dtype is None or jax.dtypes.issubdtype(dtype, np.floating)
+
+
 def _check_dtypes(fn: str, updates: Any) -> None:
+    if all(_floating(getattr(g, "dtype", None)) for g in jax.tree.leaves(updates)):
+        return  # the common case, without building the leaves' paths
     for path, g in jax.tree_util.tree_flatten_with_path(updates)[0]:
         dtype = getattr(g, "dtype", None)
         if dtype is None or jax.dtypes.issubdtype(dtype, np.floating):
@@ -429,6 +435,10 @@ def _check_dtypes(fn: str, updates: Any) -> None:
 def _check_shapes(fn: str, updates: Any, reference: Any, what: str) -> None:
     """Each gradient leaf against the shape of its counterpart in ``reference`` (a
     pytree of arrays, or of ``(shape, dtype)`` pairs recorded at ``init``)."""
+    references = jax.tree.leaves(reference, is_leaf=_is_spec)
+    if all(np.shape(g) == (r[0] if _is_spec(r) else np.shape(r))
+           for g, r in zip(jax.tree.leaves(updates), references)):
+        return  # the common case, without building the leaves' paths
     for (path, g), r in zip(jax.tree_util.tree_flatten_with_path(updates)[0],
                             jax.tree.leaves(reference, is_leaf=_is_spec)):
         shape, dtype = r if _is_spec(r) else _leaf_spec(r)
