@@ -165,20 +165,24 @@ def scale_by_adafactor(
         return _factored_axes(jnp.shape(p), factor_dims, min_dim_size_to_factor)
 
     def init_fn(params):
-        def zeros(p, shape, drop=None):  # shape without the axis ``drop``
-            shape = tuple(d for i, d in enumerate(shape) if i != drop)
-            return jnp.zeros(shape, _dtypes.state_dtype(v_dtype, p))
+        # zeros_like of the param (or of its mean over an axis): the state leaf keeps
+        # the param's sharding
+        def like(x, p):
+            return jnp.zeros_like(x, dtype=_dtypes.state_dtype(v_dtype, p))
+
+        def scalar(p):
+            return jnp.zeros([], _dtypes.state_dtype(v_dtype, p))
 
         def rows(p):
             ax = axes_of(p)
-            return zeros(p, ()) if ax is None else zeros(p, jnp.shape(p), ax[1])
+            return scalar(p) if ax is None else like(jnp.mean(p, axis=ax[1]), p)
 
         def cols(p):
             ax = axes_of(p)
-            return zeros(p, ()) if ax is None else zeros(p, jnp.shape(p), ax[0])
+            return scalar(p) if ax is None else like(jnp.mean(p, axis=ax[0]), p)
 
         def full(p):
-            return zeros(p, jnp.shape(p)) if axes_of(p) is None else zeros(p, ())
+            return like(p, p) if axes_of(p) is None else scalar(p)
 
         return AdafactorState(
             count=jnp.zeros([], jnp.int32),

@@ -183,7 +183,7 @@ def scale_by_muon(
         def nu(p):
             if is_matrix(p) or fallback != "adam":
                 return jnp.zeros([], _dtypes.state_dtype(mu_dtype, p))
-            return jnp.zeros(jnp.shape(p), _dtypes.state_dtype(mu_dtype, p))
+            return jnp.zeros_like(p, dtype=_dtypes.state_dtype(mu_dtype, p))  # p's sharding
 
         return MuonState(
             count=jnp.zeros([], jnp.int32),
