@@ -55,6 +55,9 @@ def test_schedule_compare(tmp_path):
         (["race", "--problem", "mnist"], ["unknown problem", "rosenbrock"]),
         (["race", "--lr", "adam"], ["malformed --lr"]),
         (["race", "--steps", "0"], ["--steps"]),
+        (["race", "--preset", "modern", "--optimizers", "adam"], ["--preset modern chooses the optimizers"]),
+        (["race", "--preset", "modern", "--problem", "rosenbrock"], ["races on digits, charlm"]),
+        (["race", "--preset", "nope"], ["invalid choice"]),
         (["frobnicate"], ["invalid choice"]),
     ],
 )
@@ -341,3 +344,123 @@ def test_every_option_of_every_subcommand_has_help():
         and not (p is subparsers.choices.get("bench") and action.dest == "rest")
     ]
     assert not missing, missing
+
+
+# ---------------------------------------------------------------- held-out races: --preset, charlm
+
+
+def test_race_preset_modern_resolves_its_names():
+    import optzoo
+    from optzoo.cli.race_cmd import _preset_names
+    from optzoo.cli.race_settings import PRESETS
+
+    names, missing = _preset_names("modern")
+    assert names[0] == "adamw" and {"schedule_free_adamw", "prodigy", "muon", "lion"} <= set(names)
+    assert sorted(names + missing) == sorted(PRESETS["modern"]["optimizers"])
+    assert all(getattr(optzoo, n, None) is None for n in missing)
+    assert PRESETS["modern"]["problems"] == ("digits", "charlm")
+
+
+def test_race_preset_writes_a_table_and_plots_per_problem(tmp_path, capsys, monkeypatch):
+    from optzoo.cli import race_cmd
+
+    # the modern preset's machinery on two of its optimizers and a name this optzoo lacks
+    small = {"optimizers": ("adamw", "schedule_free_adamw", "not_yet_written"), "problems": ("digits", "charlm")}
+    monkeypatch.setitem(race_cmd.PRESETS, "modern", small)
+    assert main(["race", "--preset", "modern", "--steps", "3", "--out", str(tmp_path), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "skipping not_yet_written (not in this optzoo yet)" in out
+    for problem in ("digits", "charlm"):
+        rows = list(csv.DictReader(open(tmp_path / problem / "results.csv")))
+        assert {r["optimizer"] for r in rows} == {"adamw", "schedule_free_adamw"}
+        sf = next(r for r in rows if r["optimizer"] == "schedule_free_adamw")
+        assert sf["learning rate"] == "0.0025" and sf["rate from"] == "default"
+        assert any(c.startswith("held-out loss at ") and c.endswith(" s") for c in rows[0])
+        assert float(rows[0]["held-out loss"]) > 0 and float(rows[0]["ms / step"]) > 0
+        assert "held-out" in (tmp_path / problem / "results.md").read_text()
+        assert (tmp_path / problem / "heldout_curves.png").stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_race_preset_modern_full_list(tmp_path):
+    from optzoo.cli.race_cmd import _preset_names
+
+    assert main(["race", "--preset", "modern", "--steps", "2", "--out", str(tmp_path), "--quiet"]) == 0
+    for problem in ("digits", "charlm"):
+        rows = list(csv.DictReader(open(tmp_path / problem / "results.csv")))
+        assert {r["optimizer"] for r in rows} == set(_preset_names("modern")[0])
+
+
+def test_race_charlm_problem(tmp_path, capsys):
+    assert main(["race", "--problem", "charlm", "--optimizers", "adam,lion", "--steps", "4",
+                 "--out", str(tmp_path), "--quiet"]) == 0
+    rows = {r["optimizer"]: r for r in csv.DictReader(open(tmp_path / "results.csv"))}
+    assert set(rows) == {"adam", "lion"} and rows["adam"]["rate from"] == "tuned"
+    assert all(3.0 < float(r["held-out loss"]) < 5.0 for r in rows.values())  # ln 96 = 4.56 at the start
+    assert (tmp_path / "heldout_curves.png").exists() and not (tmp_path / "loss_curves.png").exists()
+
+
+def test_race_heldout_curve_steps_and_seconds():
+    import numpy as np
+
+    (r,) = _results("charlm", ["adam"], steps=3)
+    assert list(r.curve_steps) == [0, 1, 2, 3] and len(r.curve) == len(r.curve_seconds) == 4
+    assert r.curve_seconds[0] == 0 and (np.diff(r.curve_seconds) > 0).all()
+    assert r.final_loss == r.curve[-1] < r.curve[0]
+
+
+def test_race_scores_schedule_free_at_its_eval_params():
+    import jax
+    import numpy as np
+
+    import optzoo
+    from optzoo.cli import race_engine
+    from optzoo.train import make_train_step
+
+    assert race_engine.eval_params_reader("schedule_free_adamw") is optzoo.schedule_free_eval_params
+    (r,) = race_engine.race_heldout("digits", ["schedule_free_adamw"], {"schedule_free_adamw": 0.01}, 5, 0,
+                                    None, lambda n: None)
+    # the same five steps by hand: the held-out loss at x = schedule_free_eval_params, not at y
+    task = race_engine.heldout_task("digits", 0)
+    tx = optzoo.schedule_free_adamw(learning_rate=0.01)
+    step = make_train_step(task.loss_fn, tx, donate=False)
+    p, s, d = task.params0, tx.init(task.params0), task.data0
+    for t in range(5):
+        b, d = jax.jit(task.batch)(t, d)
+        p, s, _ = step(p, s, b)
+    at_x = float(task.heldout(optzoo.schedule_free_eval_params(s, p)))
+    at_y = float(task.heldout(p))
+    assert abs(at_x - at_y) > 1e-4
+    np.testing.assert_allclose(r.final_loss, at_x, rtol=1e-5)
+
+
+def test_eval_params_readers_take_state_and_params_or_state(monkeypatch):
+    import jax.numpy as jnp
+
+    import optzoo
+    from optzoo.cli import race_engine
+
+    params = {"w": jnp.ones(3)}
+    assert race_engine.eval_params_reader("adam")(None, params) is params
+    monkeypatch.setitem(race_engine.EVAL_PARAMS, "averaged", "swa_params")
+    tx = optzoo.swa(optzoo.sgd(0.1))
+    state = tx.init(params)
+    assert (race_engine.eval_params_reader("averaged")(state, params)["w"] == 1).all()
+
+
+def test_race_sweep_on_a_heldout_race_scores_the_heldout_loss(monkeypatch):
+    import math
+
+    from optzoo.cli import race_engine
+
+    seen = []
+
+    def fake_heldout(problem, names, lrs, *_):  # held-out loss lowest at rate 0.01
+        seen.append(problem)
+        (n,) = names
+        return [race_engine.RaceResult(n, lrs[n], [0], [1.0], abs(math.log10(lrs[n]) + 2), None, None,
+                                       1.0, 0.0, curve_seconds=[0.0])]
+
+    monkeypatch.setattr(race_engine, "race_heldout", fake_heldout)
+    assert race_engine.sweep("digits", "sgd", 0.1, 3, 0, None, lambda n: None, heldout=True) == 0.01
+    assert seen == ["digits"] * 7

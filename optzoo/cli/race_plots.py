@@ -8,7 +8,7 @@ from pathlib import Path
 from optzoo.cli.plots import colors as make_colors
 from optzoo.cli.plots import pyplot
 from optzoo.cli.race_engine import problem as make_problem
-from optzoo.cli.race_settings import RACE_TARGETS
+from optzoo.cli.race_settings import HELDOUT_TARGETS, RACE_TARGETS
 from optzoo.cli.race_tables import fmt_loss, fmt_rate, sort_key
 
 
@@ -71,6 +71,46 @@ def loss_figure(results, problem, title: str, n_test: int = 0):
         bx.set_xlabel("test accuracy after the race (%)")
         bx.set_title(f"held-out test split ({n_test} images)", loc="left", fontsize=10)
         bx.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def plot_heldout(results, problem, out: Path, title: str) -> None:
+    """``out/heldout_curves.png``: :func:`heldout_figure`, saved."""
+    plt = pyplot()
+    fig = heldout_figure(results, problem, title)
+    fig.savefig(out / "heldout_curves.png")
+    plt.close(fig)
+
+
+def heldout_figure(results, problem, title: str):
+    """A held-out race's curves: held-out loss against steps (left) and against training
+    seconds (right), one legend outside the axes."""
+    import numpy as np
+
+    plt = pyplot()
+    colors = dict(zip([r.name for r in results], make_colors(len(results))))
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(15, 5), dpi=110, sharey=True)
+    for r in sorted(results, key=sort_key):
+        label = f"{r.name} ({_rate_text(r.learning_rate)}): {fmt_loss(r.final_loss)}"
+        ax.plot(r.curve_steps, r.curve, color=colors[r.name], lw=1.6, marker=".", ms=3)
+        bx.plot(r.curve_seconds, r.curve, color=colors[r.name], lw=1.6, marker=".", ms=3, label=label)
+    finite = np.concatenate([r.curve[np.isfinite(r.curve)] for r in results] or [np.ones(1)])
+    finite = finite[finite > 0] if np.any(finite > 0) else np.ones(1)
+    target = HELDOUT_TARGETS.get(problem, RACE_TARGETS[problem])
+    ax.set_yscale("log")
+    ax.set_ylim(min(float(finite.min()), target) / 1.2, float(finite.max()) * 1.2)
+    for a in (ax, bx):
+        a.axhline(target, color="0.4", ls=":", lw=1)
+        a.grid(alpha=0.3, which="both")
+    ax.text(0.005, target, f" target {target:g}", va="bottom", fontsize=8, color="0.3",
+            transform=ax.get_yaxis_transform(), clip_on=True)
+    ax.set_xlabel("step")
+    bx.set_xlabel("training seconds (evaluation not counted)")
+    ax.set_ylabel("held-out loss")
+    ax.set_title(title, loc="left", fontweight="bold", fontsize=11)
+    bx.set_title("the same against wall-clock training time", loc="left", fontsize=10)
+    bx.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, framealpha=0.9)
     fig.tight_layout()
     return fig
 
