@@ -34,6 +34,13 @@ from tests.zoo import ZOO, quadratic, step_kwargs  # noqa: E402
 
 STEPS = 20
 TOL = 1e-6
+# Prodigy and D-Adaptation take their step size d from a ratio of sums over every
+# param whose numerator <g, x0 - x> cancels while x is near x0, so the order in which
+# a sharded run adds it shows: over 20 float32 steps a start moved by one ulp moves
+# prodigy's result by 1.6e-5 and dadapt_adam's by 2.4e-5 (adam's: 3e-7), and the
+# sharded sums moved them by 4e-6 and 3.6e-4. Their sharded runs are held to this.
+ESTIMATED_STEP_TOL = 1e-3
+ESTIMATED_STEP = ("prodigy", "dadapt_")
 
 
 def _meshes():
@@ -108,8 +115,9 @@ def check(name: str) -> list[dict]:
             err = max(float(np.max(np.abs(np.asarray(a) - np.asarray(b))
                                    / np.maximum(1.0, np.abs(np.asarray(b))), initial=0.0))
                       for a, b in zip(jax.tree.leaves(out), jax.tree.leaves(ref)))
-            if not err <= TOL:
-                errors.append(f"sharded run differs from unsharded by {err:.3g} > {TOL:g}")
+            tol = ESTIMATED_STEP_TOL if name.startswith(ESTIMATED_STEP) else TOL
+            if not err <= tol:
+                errors.append(f"sharded run differs from unsharded by {err:.3g} > {tol:g}")
         except Exception as e:  # reported, not raised: one case must not hide the others
             err = float("nan")
             errors.append(f"{type(e).__name__}: {str(e)[:300]}")

@@ -109,6 +109,7 @@ def swa(
 
     def update_fn(updates, state, params=None, **extra_args):
         v.require_args(fn, params)
+        v.check_tree_match(fn, updates, state.averaged)
         updates, inner_state = inner.update(updates, state.inner_state, params, **extra_args)
         count = optax.safe_increment(state.count)
         w = optax.apply_updates(params, updates)
