@@ -741,7 +741,13 @@ def lion(
 @R.register(
     family="orthogonal", reference="Jordan et al. 2024", year=2024,
     counterparts=(R.torch("Muon", "torch's Muon takes only matrices and runs Newton-Schulz in "
-                          "bfloat16 (ns_dtype=jnp.bfloat16)"),),
+                          "bfloat16 (ns_dtype=jnp.bfloat16)"),
+                  R.keras("Muon", "momentum as a sum (mu = momentum mu + g), norm + eps before "
+                          "Newton-Schulz, rms_rate sqrt(max(A, B)) (match_rms_adamw), "
+                          "Keras's Adam with its own betas and adam_lr_ratio for non-matrices "
+                          "and for paths excluded by name (exclude_embeddings, "
+                          "exclude_layers), separate adam_weight_decay, Keras defaults "
+                          "(learning_rate 0.001, weight_decay 0.004)")),
     ranges={**_LR_RANGE, "momentum": "[0, 1)", "ns_steps": "[0, 99]", "eps": "[0, inf)",
             "weight_decay": "[0, inf)", "b2": "[0, 1)", "adam_eps": "[0, inf)"},
     examples={"": dict(learning_rate=0.01, momentum=0.9, ns_steps=4, weight_decay=0.01)},

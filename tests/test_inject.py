@@ -249,6 +249,14 @@ KERAS = {
     "Lamb": _i(K.Lamb, learning_rate=0.01, beta_1=0.85, beta_2=0.99, epsilon=1e-5,
                weight_decay=1e-2),
     "Lion": _i(K.Lion, learning_rate=3e-3, beta_1=0.8, beta_2=0.95, weight_decay=1e-2),
+    "ScheduleFreeAdamW": _i(K.ScheduleFreeAdamW, learning_rate=0.01, beta_1=0.8, beta_2=0.99,
+                            epsilon=1e-6, warmup_steps=3, weight_decay=1e-2),
+    "Muon": _i(K.Muon, learning_rate=0.01, adam_beta_1=0.8, adam_beta_2=0.99,
+               adam_weight_decay=1e-2, epsilon=1e-6, weight_decay=1e-2, momentum=0.9,
+               adam_lr_ratio=0.5, rms_rate=0.3),
+    "Muon[no-rms,plain]": _i(K.Muon, learning_rate=0.01, nesterov=False, rms_rate=None,
+                             weight_decay=None, muon_a=3.0, muon_b=-3.2, muon_c=1.2,
+                             adam_lr_ratio=1.0),
 }
 
 CASES = {**CORE, **{f"pytorch.{k}": c for k, c in TORCH.items()},

@@ -23,8 +23,10 @@ from optzoo.keras.optimizers import (
     Ftrl,
     Lamb,
     Lion,
+    Muon,
     Nadam,
     RMSprop,
+    ScheduleFreeAdamW,
 )
 
 __all__ = [
@@ -39,8 +41,10 @@ __all__ = [
     "KerasState",
     "Lamb",
     "Lion",
+    "Muon",
     "Nadam",
     "RMSprop",
+    "ScheduleFreeAdamW",
     "ema_params",
     "finalize_variable_values",
     "schedules",

@@ -150,7 +150,7 @@ def inner_learning_rate(learning_rate, gradient_accumulation_steps):
 def check_options(fn: str, learning_rate, o: KerasOptions) -> None:
     """Keras's constructor checks, with optzoo's message shape."""
     v.check_learning_rate(fn, learning_rate)
-    if o.weight_decay is not None:
+    if o.weight_decay is not None and not callable(o.weight_decay):
         v.check_nonnegative(fn, "weight_decay", o.weight_decay)
     clips = {"clipnorm": o.clipnorm, "clipvalue": o.clipvalue,
              "global_clipnorm": o.global_clipnorm}
@@ -200,7 +200,9 @@ def keras_optimizer(
     optimizer's own, names and defaults (``scale_by_ftrl`` for ``Ftrl``); ``own``
     then takes them as keywords. ``spelled`` is :func:`optzoo._validate.named`'s:
     Keras's spelling of the core arguments, for the messages of checks run in
-    the core.
+    the core. ``own`` may return ``(rule, overrides)``, ``overrides`` a dict of
+    :class:`KerasOptions` fields that replace the given ones (``Muon``'s per-leaf
+    ``weight_decay``, a callable ``params -> tree of float | None``).
     """
 
     def decorate(own: Callable[..., Any]) -> Callable[..., Any]:
@@ -222,6 +224,9 @@ def keras_optimizer(
             own_args["learning_rate"] = inner_learning_rate(
                 learning_rate, options.gradient_accumulation_steps)
             core = own(**own_args)
+            if type(core) is tuple:  # (rule, common options the rule sets itself)
+                core, overrides = core
+                options = dataclasses.replace(options, **overrides)
             return keras_transform(own.__name__, core, learning_rate, options)
 
         optimizer.__signature__ = signature
@@ -289,12 +294,18 @@ def keras_transform(
             mask = mask(params) if callable(mask) else mask
             if mask is None:
                 mask = jax.tree.map(lambda _: True, params)
+            # A callable weight_decay gives each leaf its own value (None: no decay).
+            wd = o.weight_decay(params) if callable(o.weight_decay) else jax.tree.map(
+                lambda _: o.weight_decay, params)
 
-            def decay(p, use):
+            def decay(p, use, wd_p):
+                if wd_p is None:
+                    return p
                 lr_p = jnp.asarray(lr).astype(p.dtype)
-                return jnp.where(use, p - p * jnp.asarray(o.weight_decay, p.dtype) * lr_p, p)
+                return jnp.where(use, p - p * jnp.asarray(wd_p, p.dtype) * lr_p, p)
 
-            decayed = jax.tree.map(decay, params, mask)
+            decayed = jax.tree.map(decay, params, mask, wd,
+                                   is_leaf=lambda x: x is None)
 
         delta, inner = core.update(grads, state.inner, decayed)
         new_params = jax.tree.map(lambda p, d: p + d.astype(p.dtype), decayed, delta)

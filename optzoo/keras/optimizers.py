@@ -34,6 +34,10 @@ under ``optax.inject_hyperparams``.
 
 from __future__ import annotations
 
+import re
+
+import jax
+import jax.numpy as jnp
 import optax
 
 from optzoo import _blocks
@@ -44,6 +48,8 @@ from optzoo.transforms import adam as _adam
 from optzoo.transforms._dtypes import PARAMS
 from optzoo.transforms import adaptive as _adaptive
 from optzoo.transforms import factored as _factored
+from optzoo.transforms import orthogonal as _orthogonal
+from optzoo.transforms import schedule_free as _schedule_free
 from optzoo.transforms import sign as _sign
 from optzoo.transforms import trust_ratio as _trust_ratio
 from optzoo.transforms.ftrl import scale_by_ftrl
@@ -65,6 +71,8 @@ __all__ = [
     "Ftrl",
     "Lamb",
     "Lion",
+    "ScheduleFreeAdamW",
+    "Muon",
 ]
 
 
@@ -384,3 +392,153 @@ def Lion(
     v.check_range("Lion", "beta_1", beta_1, 0.0, 1.0, low_open=True)
     return _with_lr("Lion", learning_rate, _sign.scale_by_lion(
         beta_1, beta_2, mu_dtype=PARAMS))
+
+
+@keras_optimizer(**_SPELLED)
+def ScheduleFreeAdamW(
+    learning_rate: ScalarOrSchedule = 0.0025,
+    beta_1: float = 0.9,
+    beta_2: float = 0.999,
+    epsilon: float = 1e-8,
+    warmup_steps: int = 0,
+) -> optax.GradientTransformation:
+    r"""``keras.optimizers.ScheduleFreeAdamW`` (Keras 3.15.1): schedule-free AdamW
+    (Defazio et al., 2024) in Keras's form. The weights are ``y``; ``z`` (Keras's
+    ``momentum`` variable) starts at the initial weights. Step ``t = 1, 2, ...``::
+
+        lr_t = lr(iterations) * min(t / warmup_steps, 1)       (warmup_steps > 0)
+        v_t  = v_{t-1} + (g_t^2 - v_{t-1}) (1 - beta_2)
+        z_t  = z_{t-1} - lr_t g_t / (sqrt(v_t / (1 - beta_2^t)) + epsilon)
+        x    = (y - (1 - beta_1) z_{t-1}) / beta_1
+        y   <- (1 - beta_1) z_t + beta_1 ((1 - 1/t) x + (1/t) z_t)
+
+    Keras's common ``weight_decay`` shrinks ``y`` before the step (``z`` is not
+    decayed). Built on :func:`optzoo.transforms.scale_by_schedule_free` with
+    ``r = weight_lr_power = 0`` (averaging weight ``1/t``) and ``keras_order=True``.
+    Differs from ``optzoo.schedule_free_adamw`` (the ``schedulefree`` package) in
+    the averaging weight (``(t)^r lr_max^weight_lr_power`` there), in the weight
+    decay (added to the direction at ``y`` there) and in the order of operations.
+    Keras has no evaluation-params call; ``optzoo.schedule_free_eval_params(state,
+    params)`` works on this optimizer's state and returns ``x``. Defaults: Keras's.
+    """
+    v.check_int("ScheduleFreeAdamW", "warmup_steps", warmup_steps, 0)
+    return _schedule_free.scale_by_schedule_free(
+        learning_rate, beta_1, beta_2, epsilon, 0.0, warmup_steps, 0.0, 0.0,
+        base="adamw", nu_dtype=PARAMS, keras_order=True)
+
+
+def param_path(path) -> str:
+    """A param's path in the pytree as Keras's ``variable.path``: the keys joined
+    by ``/`` (dict keys, attribute names, sequence indices), e.g. ``{"dense":
+    {"kernel": w}}`` -> ``"dense/kernel"``, Flax's ``params/Embed_0/embedding``."""
+    parts = []
+    for k in path:
+        for attr in ("key", "name", "idx"):
+            if hasattr(k, attr):
+                parts.append(str(getattr(k, attr)))
+                break
+        else:
+            parts.append(str(k))
+    return "/".join(parts)
+
+
+def _muon_uses_adam(path: str, shape, exclude_layers, exclude_embeddings) -> bool:
+    """Keras's ``Muon._should_use_adamw``, on a pytree path."""
+    if len(shape) != 2:
+        return True
+    if exclude_embeddings and "embedding" in path.lower():
+        return True
+    return any(re.search(keyword, path) for keyword in exclude_layers)
+
+
+@keras_optimizer(**_SPELLED)
+def Muon(
+    learning_rate: ScalarOrSchedule = 0.001,
+    adam_beta_1: float = 0.9,
+    adam_beta_2: float = 0.999,
+    adam_weight_decay: float | None = 0.004,
+    epsilon: float = 1e-7,
+    weight_decay: float | None = 0.004,
+    clipnorm: float | None = None,
+    clipvalue: float | None = None,
+    global_clipnorm: float | None = None,
+    use_ema: bool = False,
+    ema_momentum: float = 0.99,
+    ema_overwrite_frequency: int | None = None,
+    loss_scale_factor: float | None = None,
+    gradient_accumulation_steps: int | None = None,
+    name: str | None = None,
+    exclude_layers=None,
+    exclude_embeddings: bool = True,
+    muon_a: float = 3.4445,
+    muon_b: float = -4.7750,
+    muon_c: float = 2.0315,
+    adam_lr_ratio: float = 1,
+    momentum: float = 0.95,
+    ns_steps: int = 5,
+    nesterov: bool = True,
+    rms_rate: float | None = 0.2,
+):
+    r"""``keras.optimizers.Muon`` (Keras 3.15.1): Muon for the weight matrices,
+    Keras's Adam for the rest.
+
+    A leaf takes Adam when it is not 2-D, when ``exclude_embeddings`` and its
+    path contains ``"embedding"`` (any case), or when ``re.search(keyword, path)``
+    matches for a keyword of ``exclude_layers``. Keras reads ``variable.path``;
+    here ``path`` is the leaf's pytree path with its keys joined by ``/``
+    (:func:`param_path`: ``{"dense": {"kernel": w}}`` -> ``"dense/kernel"``).
+
+    Matrices (``t = 1, 2, ...``)::
+
+        w   <- w - w * weight_decay * lr_t                 (weight_decay not None)
+        m_t  = momentum m_{t-1} + g_t
+        u    = g_t + momentum m_t  (nesterov; else m_t)
+        X    = NS(u): X_0 = u / (||u||_F + 1e-7), 5 quintic steps with
+               (muon_a, muon_b, muon_c), on u^T when u has more rows than columns
+        w   <- w - lr_t X sqrt(max(A, B)) rms_rate         (rms_rate None: no factor)
+
+    Others: ``w <- w - w * adam_weight_decay * lr_t`` (not None), then
+    :func:`Adam`'s step with ``(adam_beta_1, adam_beta_2, epsilon)`` at
+    ``lr_t * adam_lr_ratio`` (its own first moment). Both decays use ``lr_t``
+    (not scaled by ``adam_lr_ratio``) and run even when the other is ``None``;
+    ``weight_decay_mask`` excludes leaves from both. Keras runs Newton-Schulz in
+    the variable's dtype (no bfloat16), as this does. Built on
+    :func:`optzoo.transforms.scale_by_muon` (``keras_form=True``,
+    ``adjust_lr_fn="match_rms_adamw"``) and :func:`Adam`'s rule, routed by
+    ``optax.multi_transform``. Differs from ``optzoo.muon`` (the EMA momentum
+    ``(1 - momentum) g``, ``max(||u||, eps)``, Jordan's ``sqrt(max(1, A/B))``, its
+    own Adam on the shared moment). Defaults: Keras's.
+    """
+    fn = "Muon"
+    del clipnorm, clipvalue, global_clipnorm, use_ema, ema_momentum
+    del ema_overwrite_frequency, loss_scale_factor, gradient_accumulation_steps, name
+    exclude_layers = list(exclude_layers or [])
+    v.check_bool(fn, "exclude_embeddings", exclude_embeddings)
+    v.check_bool(fn, "nesterov", nesterov)
+    v.check_range(fn, "adam_beta_1", adam_beta_1, 0.0, 1.0, high_open=True)
+    v.check_nonnegative(fn, "adam_lr_ratio", adam_lr_ratio)
+    for label, wd in (("weight_decay", weight_decay), ("adam_weight_decay", adam_weight_decay)):
+        if wd is not None:
+            v.check_nonnegative(fn, label, wd)
+
+    def labels(params):
+        return jax.tree_util.tree_map_with_path(
+            lambda path, p: "adam" if _muon_uses_adam(
+                param_path(path), jnp.shape(p), exclude_layers, exclude_embeddings) else "muon",
+            params)
+
+    def decays(params):
+        return jax.tree.map(lambda label: adam_weight_decay if label == "adam" else weight_decay,
+                            labels(params))
+
+    adam_lr = learning_rate
+    if not _blocks.is_zero(adam_lr_ratio - 1):
+        adam_lr = (lambda c: learning_rate(c) * adam_lr_ratio) if callable(learning_rate) \
+            else learning_rate * adam_lr_ratio
+    muon_rule = _with_lr(fn, learning_rate, _orthogonal.scale_by_muon(
+        momentum, nesterov, (muon_a, muon_b, muon_c), ns_steps, 1e-7,
+        "none" if rms_rate is None else "match_rms_adamw",
+        rms_rate=0.2 if rms_rate is None else rms_rate, keras_form=True, mu_dtype=PARAMS))
+    adam_rule = _adam_rule(fn, adam_lr, adam_beta_1, adam_beta_2, epsilon, False)
+    rule = optax.multi_transform({"muon": muon_rule, "adam": adam_rule}, labels)
+    return rule, dict(weight_decay=decays)

@@ -37,6 +37,7 @@ def newton_schulz(
     ns_steps: int = 5,
     eps: float = 1e-7,
     ns_dtype=None,
+    add_eps: bool = False,
 ) -> jax.Array:
     r"""Approximate the orthogonal factor ``U V^T`` of a matrix ``x = U S V^T``.
 
@@ -53,6 +54,7 @@ def newton_schulz(
     With Muon's coefficients ``(a, b, c) = (3.4445, -4.7750, 2.0315)`` the
     singular values land roughly in [0.7, 1.2] after 5 steps rather than at
     exactly 1 (Jordan et al., 2024). The result is returned in ``x``'s dtype.
+    ``add_eps=True`` divides by ``||X||_F + eps`` instead (Keras's Muon).
     """
     a, b, c = ns_coefficients
     out_dtype = x.dtype
@@ -72,7 +74,7 @@ def newton_schulz(
         x = x.T
     norm = rnd(jnp.sqrt(jnp.sum(jnp.square(x))))
     # eps stays wide: in float16 (no subnormals under reduce_precision) it would be 0
-    x = rnd(x / jnp.maximum(norm, eps))
+    x = rnd(x / (norm + eps if add_eps else jnp.maximum(norm, eps)))
     for _ in range(ns_steps):
         gram = rnd(x @ x.T)
         poly = rnd(b * gram + c * (gram @ gram))
@@ -82,15 +84,15 @@ def newton_schulz(
     return x.astype(out_dtype)
 
 
-def muon_lr_ratio(shape, adjust_lr_fn: str = "original") -> float:
+def muon_lr_ratio(shape, adjust_lr_fn: str = "original", rms_rate: float = 0.2) -> float:
     """The per-matrix step multiplier of :func:`scale_by_muon` for a 2-D ``shape``
-    ``(A, B)``: ``sqrt(max(1, A / B))`` (``"original"``), ``0.2 sqrt(max(A, B))``
-    (``"match_rms_adamw"``) or 1 (``"none"``)."""
+    ``(A, B)``: ``sqrt(max(1, A / B))`` (``"original"``), ``rms_rate sqrt(max(A, B))``
+    (``"match_rms_adamw"``; Moonshot's ``rms_rate = 0.2``) or 1 (``"none"``)."""
     rows, cols = shape[0], shape[1]
     if adjust_lr_fn == "original":
         return math.sqrt(max(1.0, rows / cols))
     if adjust_lr_fn == "match_rms_adamw":
-        return 0.2 * math.sqrt(max(rows, cols))
+        return math.sqrt(max(rows, cols)) * rms_rate
     return 1.0
 
 
@@ -107,6 +109,8 @@ def scale_by_muon(
     adam_eps: float = 1e-8,
     ns_dtype=None,
     mu_dtype=None,
+    rms_rate: float = 0.2,
+    keras_form: bool = False,
 ) -> optax.GradientTransformation:
     r"""Muon (Jordan et al., 2024, "Muon: An optimizer for hidden layers in neural
     networks"): momentum whose matrices are orthogonalised by Newton-Schulz.
@@ -157,6 +161,11 @@ def scale_by_muon(
         default) follows the params, except that float16 and bfloat16 params get
         float32; ``"params"`` keeps each param's dtype; a dtype sets it (see
         :mod:`optzoo.transforms._dtypes`). The arithmetic runs in at least float32.
+      rms_rate: the factor of ``"match_rms_adamw"`` (Moonshot's 0.2).
+      keras_form: ``keras.optimizers.Muon``'s matrix rule (Keras 3.15.1, for
+        ``optzoo.keras.Muon``): the momentum is a sum, ``mu_t = momentum mu_{t-1}
+        + g_t`` with look-ahead ``m_t = g_t + momentum mu_t``, and Newton-Schulz
+        divides by ``||X||_F + eps`` (``add_eps``).
     """
     fn = v.owner("scale_by_muon")
     v.check_range(fn, "momentum", momentum, 0.0, 1.0, high_open=True)
@@ -175,6 +184,8 @@ def scale_by_muon(
     v.check_choice(fn, "fallback", fallback, ("adam", "momentum"))
     v.check_range(fn, "b2", b2, 0.0, 1.0, high_open=True)
     v.check_nonnegative(fn, "adam_eps", adam_eps)
+    v.check_nonnegative(fn, "rms_rate", rms_rate)
+    v.check_bool(fn, "keras_form", keras_form)
 
     def is_matrix(x):
         return jnp.ndim(x) == 2
@@ -193,9 +204,18 @@ def scale_by_muon(
 
     def update_fn(updates, state, params=None):
         del params
-        count, mu = _adam.update_first_moment(fn, updates, state, momentum)
+        if keras_form:
+            # Keras: m += g + m (momentum - 1); look-ahead g + momentum m.
+            v.check_tree_match(fn, updates, state.mu)
+            count = optax.safe_increment(state.count)
+            mu = jax.tree.map(lambda g, m: wide(m) + (wide(g) + wide(m) * (momentum - 1.0)),
+                              updates, state.mu)
+            lead = 1.0
+        else:
+            count, mu = _adam.update_first_moment(fn, updates, state, momentum)
+            lead = 1.0 - momentum
         if nesterov:
-            look = jax.tree.map(lambda g, m: (1.0 - momentum) * wide(g) + momentum * m, updates, mu)
+            look = jax.tree.map(lambda g, m: lead * wide(g) + momentum * m, updates, mu)
         else:
             look = mu
 
@@ -204,8 +224,8 @@ def scale_by_muon(
         def leaf(g, m_look, m_raw, n):
             if is_matrix(g):
                 o = newton_schulz(m_look.astype(wide(g).dtype), ns_coefficients, ns_steps, eps,
-                                  ns_dtype)
-                return (muon_lr_ratio(g.shape, adjust_lr_fn) * o).astype(g.dtype), n
+                                  ns_dtype, add_eps=keras_form)
+                return (o * muon_lr_ratio(g.shape, adjust_lr_fn, rms_rate)).astype(g.dtype), n
             if fallback == "momentum":
                 return m_look.astype(g.dtype), n
             n_new = optax.tree.update_moment(wide(g), wide(n), b2, 2)

@@ -86,6 +86,7 @@ def scale_by_schedule_free(
     base: str = "adamw",
     silent_sgd_phase: bool = True,
     nu_dtype=None,
+    keras_order: bool = False,
 ) -> optax.GradientTransformation:
     r"""Schedule-free SGD, AdamW or RAdam (``base``): the module docstring's step.
 
@@ -97,6 +98,15 @@ def scale_by_schedule_free(
     ``z`` is stored in the params' dtype (float32 for half-precision params), ``nu``
     as ``nu_dtype`` says (:mod:`optzoo.transforms._dtypes`); arithmetic runs in at
     least float32.
+
+    ``keras_order=True`` computes the same step in ``keras.optimizers.ScheduleFreeAdamW``'s
+    (Keras 3.15.1) order of operations, for ``optzoo.keras.ScheduleFreeAdamW``::
+
+        nu <- nu + (g^2 - nu)(1 - b2);   z <- z - lr_k g / (sqrt(nu / (1 - b2^(k+1))) + eps)
+        x  =  (y - (1 - b1) z_old) / b1;  y <- (1 - b1) z + b1 ((1 - ckp1) x + ckp1 z)
+
+    (algebraically the module docstring's step; with ``r = weight_lr_power = 0``,
+    ``ckp1 = 1 / (k + 1)``, Keras's averaging weight).
     """
     fn = v.owner("scale_by_schedule_free")
     v.check_learning_rate(fn, learning_rate)
@@ -108,7 +118,11 @@ def scale_by_schedule_free(
     v.check_nonnegative_each(fn, weight_decay=weight_decay, r=r, weight_lr_power=weight_lr_power)
     v.check_int(fn, "warmup_steps", warmup_steps, 0)
     v.check_bool(fn, "silent_sgd_phase", silent_sgd_phase)
-    v.check_dtype(fn, "nu_dtype", nu_dtype)
+    if not (isinstance(nu_dtype, str) and nu_dtype == _dtypes.PARAMS):
+        v.check_dtype(fn, "nu_dtype", nu_dtype)
+    v.check_bool(fn, "keras_order", keras_order)
+    # Keras keeps z in the param's own dtype, as its other state.
+    z_dtype = _dtypes.PARAMS if keras_order else None
     adaptive = base != "sgd"
 
     def init_fn(params):
@@ -118,7 +132,7 @@ def scale_by_schedule_free(
             b1=jnp.asarray(b1, scalar),
             lr_max=jnp.full([], -1.0, scalar),
             weight_sum=jnp.zeros([], scalar),
-            z=jax.tree.map(lambda p: jnp.array(p, _dtypes.state_dtype(None, p)), params),
+            z=jax.tree.map(lambda p: jnp.array(p, _dtypes.state_dtype(z_dtype, p)), params),
             nu=_dtypes.zeros_like(params, nu_dtype) if adaptive else None,
         )
 
@@ -151,11 +165,20 @@ def scale_by_schedule_free(
 
         nu = None
         if adaptive:
-            nu = jax.tree.map(lambda n, g: wide(n) * b2 + (1.0 - b2) * wide(g) * wide(g),
-                              state.nu, updates)
+            if keras_order:
+                nu = jax.tree.map(lambda n, g: wide(n) + (wide(g) * wide(g) - wide(n)) * (1.0 - b2),
+                                  state.nu, updates)
+            else:
+                nu = jax.tree.map(lambda n, g: wide(n) * b2 + (1.0 - b2) * wide(g) * wide(g),
+                                  state.nu, updates)
 
         def leaf(g, y, z, n=None):
             g, y, z = wide(g), wide(y), wide(z)
+            if keras_order:
+                z_new = z - lr * g / (jnp.sqrt(n / bc2) + eps)
+                x = (y - (1.0 - b1) * z) / b1
+                x_new = (1.0 - ckp1) * x + ckp1 * z_new
+                return (1.0 - b1) * z_new + b1 * x_new - y, z_new
             d = g
             if adaptive:
                 d = jnp.where(adam_phase, g / (jnp.sqrt(n / bc2) + eps), g)
@@ -205,7 +228,11 @@ _OPTAX_DIFF = ("optax recomputes x from y each step, has no r weighting and no b
     family="schedule-free", reference="Defazio et al. 2024", year=2024,
     counterparts=(R.reference("schedulefree", "AdamWScheduleFree",
                               "foreach (a torch speed option) is not taken"),
-                  R.optax("contrib.schedule_free_adamw", _OPTAX_DIFF)),
+                  R.optax("contrib.schedule_free_adamw", _OPTAX_DIFF),
+                  R.keras("ScheduleFreeAdamW",
+                          "averaging weight 1/t (r = weight_lr_power = 0), Keras's decoupled "
+                          "decay of y before the step instead of weight_decay * y in the "
+                          "direction, Keras's order of operations (keras_order=True)")),
     ranges={**_COMMON_RANGES, "b1": "(0, 1)", "b2": "[0, 1)", "eps": "[0, inf)",
             "warmup_steps": "[0, inf)"},
     examples={"": dict(learning_rate=0.01, b1=0.8, weight_decay=0.01, warmup_steps=3),

@@ -30,6 +30,10 @@ STEPS = 100
 TOL = 1e-10
 SHAPES = {"b1": (3,), "b2": (2,), "w1": (4, 3), "w2": (3, 2), "w3": (2, 3, 4)}
 NAMES = sorted(SHAPES)  # the order of jax.tree.leaves on a dict
+# Muon picks Adam for non-matrices and by path: the keys are Keras's variable paths
+# ("dense/kernel" is variable "kernel" in name scope "dense") and optzoo's pytree paths.
+MUON_SHAPES = {"dense/kernel": (4, 3), "dense/bias": (3,), "embedding/embeddings": (5, 3),
+               "head/kernel": (3, 6), "tall/kernel": (6, 2), "conv/kernel": (2, 3, 4)}
 
 
 @contextlib.contextmanager
@@ -45,13 +49,20 @@ def keras_float64():
 
 
 def full_precision_keras(monkeypatch):
-    """Keras 3.15 computes two ops in float32 whatever the input dtype: ``ops.cos``
-    (its ``result_type(float64, float)`` is float32) and ``ops.mean`` (it averages
-    in ``result_type(dtype, "float32")``, float32 again). That makes Keras's cosine
-    schedules and its Adafactor float32-accurate under float64. The exact
-    comparisons run with those two ops in the input's own dtype; the rest of Keras
-    is untouched."""
+    """Keras 3.15 computes three ops in float32 whatever the input dtype: ``ops.cos``
+    and ``ops.norm`` (their ``result_type(float64, float)`` is float32) and
+    ``ops.mean`` (it averages in ``result_type(dtype, "float32")``, float32 again).
+    That makes Keras's cosine schedules, its Adafactor and its Muon (the norm before
+    Newton-Schulz) float32-accurate under float64. The exact comparisons run with
+    those ops in the input's own dtype; the rest of Keras is untouched."""
+    from keras.src.backend.jax import linalg as backend_linalg
     from keras.src.backend.jax import numpy as backend_numpy
+
+    monkeypatch.setattr(
+        backend_linalg, "norm",
+        lambda x, ord=None, axis=None, keepdims=False: jnp.linalg.norm(
+            jnp.asarray(x), ord=ord, axis=axis, keepdims=keepdims),
+    )
 
     monkeypatch.setattr(backend_numpy, "cos", lambda x: jnp.cos(jnp.asarray(x)))
     monkeypatch.setattr(
@@ -62,14 +73,14 @@ def full_precision_keras(monkeypatch):
     )
 
 
-def _problem(seed=0):
+def _problem(seed=0, shapes=SHAPES):
     rng = np.random.default_rng(seed)
-    p0 = {k: rng.normal(size=s) for k, s in SHAPES.items()}
+    p0 = {k: rng.normal(size=s) for k, s in shapes.items()}
     # Gradient sizes vary from step to step so that clipping is on for some steps
     # and leaves, off for others.
     grads = {
         k: np.stack([rng.normal(size=s) * rng.uniform(0.1, 2.0) for _ in range(STEPS)])
-        for k, s in SHAPES.items()
+        for k, s in shapes.items()
     }
     return p0, grads
 
@@ -83,20 +94,30 @@ def _rel_err(a, e):
 def run_keras(opt, p0, grads):
     """Weights after every step (dict of stacked arrays) and the final optimizer
     variables, from the real Keras optimizer."""
-    kvars = [keras.Variable(p0[k], dtype="float64", name=k) for k in NAMES]
+    names = sorted(p0)
+
+    def variable(k):  # "dense/kernel": variable "kernel" in name scope "dense"
+        *scopes, leaf = k.split("/")
+        with contextlib.ExitStack() as stack:
+            for scope in scopes:
+                stack.enter_context(keras.name_scope(scope))
+            return keras.Variable(p0[k], dtype="float64", name=leaf)
+
+    kvars = [variable(k) for k in names]
+    assert [v.path for v in kvars] == names
     opt.build(kvars)
     opt_vars = [v.value for v in opt.variables]
     train_vars = [v.value for v in kvars]
 
     def body(carry, g):
         tv, ov = carry
-        tv, ov = opt.stateless_apply(ov, [g[k] for k in NAMES], tv)
+        tv, ov = opt.stateless_apply(ov, [g[k] for k in names], tv)
         return (tv, ov), tv
 
     (_, ov), hist = jax.jit(lambda c, gs: jax.lax.scan(body, c, gs))(
         (train_vars, opt_vars), {k: jnp.asarray(v) for k, v in grads.items()}
     )
-    return dict(zip(NAMES, hist)), {v.path: x for v, x in zip(opt.variables, ov)}
+    return dict(zip(names, hist)), {v.path: x for v, x in zip(opt.variables, ov)}
 
 
 def run_optzoo(tx, p0, grads):
@@ -114,15 +135,16 @@ def run_optzoo(tx, p0, grads):
     return hist, state
 
 
-def compare(keras_opt, tx, seed=0, scaled=False):
-    p0, grads = _problem(seed)
+def compare(keras_opt, tx, seed=0, scaled=False, shapes=SHAPES):
+    p0, grads = _problem(seed, shapes)
     k_hist, k_vars = run_keras(keras_opt, p0, grads)
     o_hist, state = run_optzoo(tx, p0, grads)
-    per_step = np.max(np.stack([_rel_err(o_hist[k], k_hist[k]) for k in NAMES]), axis=0)
+    per_step = np.max(np.stack([_rel_err(o_hist[k], k_hist[k]) for k in sorted(shapes)]),
+                      axis=0)
     assert per_step.shape == (STEPS,)
     if scaled:  # max |difference| / max |weight|, per leaf
         return max(float(np.max(np.abs(o_hist[k] - k_hist[k])) / np.max(np.abs(k_hist[k])))
-                   for k in NAMES)
+                   for k in sorted(shapes))
     return per_step, k_vars, state
 
 
@@ -202,6 +224,30 @@ CASES = [
     ("Lion", "b1=.95,b2=.98,wd=.05,ema(every 4)", dict(
         learning_rate=0.001, beta_1=0.95, beta_2=0.98, weight_decay=0.05, use_ema=True,
         ema_overwrite_frequency=4)),
+    ("ScheduleFreeAdamW", "defaults", dict()),
+    # Muon routes by shape and by path (see MUON_SHAPES); Keras runs its Newton-Schulz
+    # in the variable's dtype, float64 here, as optzoo does.
+    ("Muon", "defaults", dict()),
+    ("Muon", "plain-momentum,exclude_layers,embeddings-in,no-rms,coefficients,adam-ratio", dict(
+        learning_rate=0.01, nesterov=False, momentum=0.9, exclude_layers=["head", "^tall/"],
+        exclude_embeddings=False, rms_rate=None, muon_a=3.0, muon_b=-3.2, muon_c=1.2,
+        ns_steps=3, adam_lr_ratio=0.1, adam_beta_1=0.8, adam_beta_2=0.99, epsilon=1e-6,
+        weight_decay=None, adam_weight_decay=0.01, clipnorm=1.0)),
+    ("Muon", "rms=.3,wd=.02,adam_wd=None,grad-accum=2,ema(every 5),pw-schedule,loss_scale", dict(
+        learning_rate="pw", rms_rate=0.3, weight_decay=0.02, adam_weight_decay=None,
+        gradient_accumulation_steps=2, use_ema=True, ema_overwrite_frequency=5,
+        loss_scale_factor=2.0)),
+    ("Muon", "global_clipnorm=1,exp-schedule,momentum=.8", dict(
+        learning_rate="exp", global_clipnorm=1.0, momentum=0.8)),
+    ("Muon", "clipvalue=.5,wd=.05", dict(learning_rate=0.02, clipvalue=0.5, weight_decay=0.05)),
+    ("ScheduleFreeAdamW", "b1=.8,b2=.99,eps=1e-6,warmup=10,wd=.02,clipnorm=1", dict(
+        learning_rate=0.01, beta_1=0.8, beta_2=0.99, epsilon=1e-6, warmup_steps=10,
+        weight_decay=0.02, clipnorm=1.0)),
+    ("ScheduleFreeAdamW", "grad-accum=2,ema(every 7),cosine-warmup-schedule,loss_scale=2", dict(
+        learning_rate="cos", gradient_accumulation_steps=2, use_ema=True,
+        ema_overwrite_frequency=7, loss_scale_factor=2.0, warmup_steps=5)),
+    ("ScheduleFreeAdamW", "global_clipnorm=1,exp-schedule", dict(
+        learning_rate="exp", global_clipnorm=1.0)),
 ]
 
 
@@ -229,14 +275,15 @@ def test_parity(name, config, kwargs, record_parity, monkeypatch):
     full_precision_keras(monkeypatch)
     with keras_float64():
         keras_opt, tx = _build(name, kwargs)
-        per_step, k_vars, state = compare(keras_opt, tx)
+        shapes = MUON_SHAPES if name == "Muon" else SHAPES
+        per_step, k_vars, state = compare(keras_opt, tx, shapes=shapes)
         if kwargs.get("use_ema"):
             # The EMA in the state is Keras's moving-average variables.
             ema = ok.ema_params(state)
             k_ema = [x for path, x in k_vars.items() if path.endswith("_average")]
             err = max(float(np.max(_rel_err(e[None], k[None])))
-                      for e, k in zip([ema[n] for n in NAMES], k_ema))
-            assert len(k_ema) == len(NAMES) and err <= TOL
+                      for e, k in zip([ema[n] for n in sorted(shapes)], k_ema))
+            assert len(k_ema) == len(shapes) and err <= TOL
     err = float(per_step.max())
     record_parity("keras", name, config, err, STEPS)
     assert err <= TOL, f"{name} [{config}]: max rel err {err:.3e}, first bad step " \
@@ -252,10 +299,53 @@ def test_adafactor_as_shipped():
         assert compare(keras_opt, tx, scaled=True) <= 1e-6
 
 
+def test_muon_as_shipped():
+    """Unpatched, Keras's Muon takes the norm before Newton-Schulz in float32 even
+    under float64: the two agree to float32 level (max |difference| / max |weight|
+    <= 1e-6)."""
+    name, _, kwargs = next(c for c in CASES if c[0] == "Muon")
+    with keras_float64():
+        keras_opt, tx = _build(name, kwargs)
+        assert compare(keras_opt, tx, scaled=True, shapes=MUON_SHAPES) <= 1e-6
+
+
+def test_muon_routing_by_path():
+    """Keras's Muon routing rule on pytree paths: non-matrices, paths containing
+    "embedding" (any case) and re.search matches of exclude_layers take Adam."""
+    from optzoo.keras.optimizers import _muon_uses_adam, param_path
+
+    tree = {"Dense_0": {"kernel": 0}, "Embed": {"Embedding": 0}, "layers": [{"w": 0}]}
+    paths = [param_path(p) for p, _ in jax.tree_util.tree_flatten_with_path(tree)[0]]
+    assert paths == ["Dense_0/kernel", "Embed/Embedding", "layers/0/w"]
+    assert not _muon_uses_adam("Dense_0/kernel", (3, 2), [], True)
+    assert _muon_uses_adam("Embed/Embedding", (3, 2), [], True)
+    assert not _muon_uses_adam("Embed/Embedding", (3, 2), [], False)
+    assert _muon_uses_adam("layers/0/w", (3, 2), ["^layers/"], True)
+    assert _muon_uses_adam("Dense_0/kernel", (3,), [], True)
+
+
+def test_schedule_free_eval_params_match_keras_x():
+    """Keras has no eval call; its x is (y - (1 - beta_1) z) / beta_1 from the weights
+    y and its "momentum" variables z. optzoo.schedule_free_eval_params returns it."""
+    import optzoo
+
+    kwargs = dict(learning_rate=0.01, beta_1=0.8, warmup_steps=3, weight_decay=0.01)
+    with keras_float64():
+        keras_opt, tx = _build("ScheduleFreeAdamW", kwargs)
+        p0, grads = _problem(0)
+        k_hist, k_vars = run_keras(keras_opt, p0, grads)
+        o_hist, state = run_optzoo(tx, p0, grads)
+        x = optzoo.schedule_free_eval_params(state, {k: o_hist[k][-1] for k in NAMES})
+        for k in NAMES:
+            z = next(val for path, val in k_vars.items() if path.endswith(f"{k}_momentum"))
+            k_x = (k_hist[k][-1] - 0.2 * z) / 0.8
+            assert float(np.max(_rel_err(x[k][None], k_x[None]))) <= TOL
+
+
 def test_every_class_is_covered():
     names = {n for n, _, _ in CASES}
     expected = {"SGD", "Adam", "AdamW", "Adamax", "Nadam", "RMSprop", "Adagrad", "Adadelta",
-                "Ftrl", "Lamb", "Lion", "Adafactor"}
+                "Ftrl", "Lamb", "Lion", "Adafactor", "ScheduleFreeAdamW", "Muon"}
     assert names == expected & names  # nothing unknown
     missing = {n for n in expected - names if _available(n)}
     assert not missing, f"classes without a parity configuration: {sorted(missing)}"
@@ -268,7 +358,7 @@ def test_defaults_match_keras():
     import inspect
 
     for name in ["SGD", "Adam", "AdamW", "Adamax", "Nadam", "RMSprop", "Adagrad", "Adadelta",
-                 "Ftrl", "Lamb", "Lion", "Adafactor"]:
+                 "Ftrl", "Lamb", "Lion", "Adafactor", "ScheduleFreeAdamW", "Muon"]:
         if not _available(name):
             continue
         ours = inspect.signature(getattr(ok, name)).parameters
