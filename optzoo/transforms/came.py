@@ -39,7 +39,8 @@ class CameState(NamedTuple):
 
 
 def _factored(p) -> bool:
-    return jnp.ndim(p) >= 2
+    # a zero-size matrix has no rows to average: its (empty) moment stays unfactored
+    return jnp.ndim(p) >= 2 and jnp.size(p) > 0
 
 
 def _approx(row, col):
@@ -121,7 +122,7 @@ def scale_by_came(
             g, mu, v_row, v_col, v_full, r_row, r_col = map(
                 wide, (g, mu, v_row, v_col, v_full, r_row, r_col))
             sq = jnp.square(g) + eps1
-            if factored := jnp.ndim(g) >= 2:
+            if factored := _factored(g):
                 v_row = b2 * v_row + (1.0 - b2) * jnp.mean(sq, axis=-1)
                 v_col = b2 * v_col + (1.0 - b2) * jnp.mean(sq, axis=-2)
                 u = _approx(v_row, v_col) * g

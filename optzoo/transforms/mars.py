@@ -99,7 +99,7 @@ def scale_by_mars(b1=0.95, b2=0.99, gamma=0.025, mars_type="adamw", optimize_1d=
             m = cautious_mask(mu, g) if cautious else mu
             if mixed and mars_type == "lion":
                 out = jnp.sign(m)
-            elif mixed and mars_type == "shampoo" and g.ndim >= 2:
+            elif mixed and mars_type == "shampoo" and g.ndim >= 2 and g.size:  # not empty
                 x = (m * (1.0 / (1.0 - b1))).reshape(g.shape[0], -1)
                 o = newton_schulz(x, ns_steps=5, eps=eps, ns_dtype=ns_dtype)
                 factor = math.sqrt(max(1.0, g.shape[0] / g.shape[1]))
