@@ -71,6 +71,12 @@ def zeros_like(tree: Any, dtype: Any = None) -> Any:
     return jax.tree.map(lambda p: jnp.zeros_like(p, dtype=state_dtype(dtype, p)), tree)
 
 
+def copy_like(tree: Any, dtype: Any = None) -> Any:
+    """A copy of every leaf of ``tree`` in :func:`state_dtype` ``(dtype, leaf)``: the
+    params an optimizer keeps as an anchor (``x0``) or a sequence (``z``)."""
+    return jax.tree.map(lambda p: jnp.array(p, state_dtype(dtype, p)), tree)
+
+
 def full_like(tree: Any, value: Any, dtype: Any = None) -> Any:
     """``value`` shaped like every leaf of ``tree``, in :func:`state_dtype` ``(dtype, leaf)``."""
     return jax.tree.map(lambda p: jnp.full_like(p, value, dtype=state_dtype(dtype, p)), tree)

@@ -228,7 +228,7 @@ def dadapt_sgd(
         return DAdaptSgdState(
             zero, zero, jnp.asarray(d0, scalar), jnp.zeros([], scalar), jnp.zeros([], scalar),
             _dtypes.zeros_like(params),
-            jax.tree.map(lambda p: jnp.array(p, _dtypes.state_dtype(None, p)), params))
+            _dtypes.copy_like(params))
 
     def update_fn(updates, state, params=None):
         v.require_args(fn, params)
@@ -333,7 +333,7 @@ def dadapt_adagrad(
         return DAdaptAdaGradState(
             jnp.zeros([], jnp.int32), jnp.asarray(d0, scalar), zero, zero, zero,
             _dtypes.full_like(params, 1e-6), _dtypes.zeros_like(params),
-            jax.tree.map(lambda p: jnp.array(p, _dtypes.state_dtype(None, p)), params))
+            _dtypes.copy_like(params))
 
     def update_fn(updates, state, params=None):
         v.require_args(fn, params)

@@ -132,7 +132,7 @@ def scale_by_schedule_free(
             b1=jnp.asarray(b1, scalar),
             lr_max=jnp.full([], -1.0, scalar),
             weight_sum=jnp.zeros([], scalar),
-            z=jax.tree.map(lambda p: jnp.array(p, _dtypes.state_dtype(z_dtype, p)), params),
+            z=_dtypes.copy_like(params, z_dtype),
             nu=_dtypes.zeros_like(params, nu_dtype) if adaptive else None,
         )
 
