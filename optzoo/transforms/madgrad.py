@@ -83,8 +83,7 @@ def madgrad(
         return MadgradState(
             count=jnp.zeros([], jnp.int32),
             grad_sum_sq=_dtypes.zeros_like(params), s=_dtypes.zeros_like(params),
-            x0=(_dtypes.copy_like(params)
-                if keep_x0 else None),
+            x0=_dtypes.copy_like(params) if keep_x0 else None,
         )
 
     def update_fn(updates, state, params=None):
