@@ -96,6 +96,7 @@ def run_against(
     closure: bool = False,
     after: Callable[..., float] | None = None,
     seed: int = 0,
+    make_problem: Callable[[int], tuple] | None = None,
 ) -> float:
     """Train ``make_ref(list of torch params)`` and ``make_tx()`` side by side for
     ``steps`` steps; return the largest relative error of the parameters.
@@ -105,8 +106,10 @@ def run_against(
     torch_params, state, params)``: an extra comparison after each step (for
     example schedule-free's evaluation params) returning its own relative error.
     ``sign = -1`` trains on the negated loss (for ``maximize`` options).
+    ``make_problem(seed) -> (x, y, params)``: another start than :func:`problem`'s
+    (same loss, other shapes), for optimizers whose paths depend on the shapes.
     """
-    x, y, init = problem(seed)
+    x, y, init = (make_problem or problem)(seed)
     init = {k: init[k] for k in names}
     tp = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in init.items()}
     ref = make_ref([tp[k] for k in names])
