@@ -170,3 +170,96 @@ def test_sophia_h_external_hessian(record_parity, monkeypatch):
     record_parity("reference", "pytorch_optimizer.SophiaH",
                   config_label(kw) + " (hessian= every third step)", err, STEPS)
     assert err <= TOL, (kw, err)
+
+
+# --- SAM / ASAM --------------------------------------------------------------------
+
+
+def _float64_global_norm(param_groups, device=None, *, weight_adaptive=False):
+    """The reference's squared global gradient norm (``|p|``-weighted for the groups
+    with ``adaptive``), kept in float64 (4.1.0 casts it to float32)."""
+    norms = []
+    for group in param_groups:
+        adaptive = weight_adaptive and group.get("adaptive", False)
+        for p in group["params"]:
+            if p.grad is not None:
+                norms.append((p.grad * p.abs() if adaptive else p.grad).norm())
+    return torch.stack(norms).square().sum().reshape(1)
+
+
+_BASES = {"SGD": (torch.optim.SGD, optzoo.pytorch.SGD),
+          "Adam": (torch.optim.Adam, optzoo.pytorch.Adam)}
+_SAM_ARGS = ("rho", "adaptive", "use_gc", "perturb_eps")
+
+
+def _run_sam(base: str, kw: dict, steps: int = STEPS) -> float:
+    """``steps`` steps of ``pytorch_optimizer.SAM(params, torch.optim.<base>, **kw)``
+    (a ``closure()`` at the current weights, then ``step(closure)``) and of
+    ``optzoo.sam(optzoo.pytorch.<base>(**base keywords), **SAM keywords)``."""
+    torch_cls, flavor = _BASES[base]
+    x, y, init = problem(0)
+    tp = {k: torch.tensor(init[k], dtype=torch.float64, requires_grad=True) for k in NAMES}
+    ref = po.SAM([tp[k] for k in NAMES], torch_cls, **kw)
+    xt, yt = torch.tensor(x), torch.tensor(y)
+
+    def closure():
+        ref.zero_grad()
+        value = loss_torch(tp, xt, yt)
+        value.backward()
+        return value
+
+    with x64():
+        tx = optzoo.sam(flavor(**{k: w for k, w in kw.items() if k not in _SAM_ARGS}),
+                        **{k: w for k, w in kw.items() if k in _SAM_ARGS})
+        params = {k: jnp.asarray(init[k], jnp.float64) for k in NAMES}
+        state = tx.init(params)
+        xj, yj = jnp.asarray(x), jnp.asarray(y)
+
+        def value_fn(p):
+            return loss_jax(p, xj, yj)
+
+        @fast_jit
+        def step(params, state):
+            grads = jax.grad(value_fn)(params)
+            updates, state = tx.update(grads, state, params, value_fn=value_fn)
+            return optax.apply_updates(params, updates), state
+
+        worst = 0.0
+        for _ in range(steps):
+            closure()
+            ref.step(closure)
+            params, state = step(params, state)
+            expected = {k: tp[k].detach().numpy() for k in NAMES}
+            worst = max(worst, leaf_rel_err(params, expected))
+    return worst
+
+
+SAM = [
+    ("SGD", dict(lr=0.05, momentum=0.9)),
+    ("SGD", dict(lr=0.05, momentum=0.8, nesterov=True, weight_decay=1e-3, rho=0.1,
+                 adaptive=True)),
+    ("SGD", dict(lr=0.05, momentum=0.5, dampening=0.1, rho=0.3, use_gc=True, adaptive=True,
+                 foreach=False)),
+    ("Adam", dict(lr=0.01, rho=0.2, use_gc=True)),
+    ("Adam", dict(lr=0.01, betas=(0.8, 0.99), weight_decay=0.01, rho=0.5, adaptive=True,
+                  perturb_eps=1e-6, foreach=True)),
+    ("Adam", dict(lr=0.005, amsgrad=True, rho=0.05, perturb_eps=0.0)),
+]
+
+
+@pytest.mark.parametrize("base,kw", SAM, ids=[f"{b}: {config_label(kw)}" for b, kw in SAM])
+def test_sam(base, kw, record_parity, monkeypatch):
+    import pytorch_optimizer.optimizer.sam as ref_mod
+
+    monkeypatch.setattr(ref_mod, "get_global_gradient_norm", _float64_global_norm)
+    err = _run_sam(base, kw)
+    record_parity("reference", "pytorch_optimizer.SAM",
+                  f"base_optimizer=torch.optim.{base}, {config_label(kw)}", err, STEPS)
+    assert err <= TOL, (base, kw, err)
+
+
+@pytest.mark.parametrize("base,kw", [SAM[1], SAM[3]], ids=["SGD adaptive", "Adam gc"])
+def test_sam_as_shipped(base, kw):
+    """Unpatched, the reference's perturbation norm is a float32 number: the two
+    agree to float32 level (max |difference| / max |weight| <= 1e-6)."""
+    assert _run_sam(base, kw) <= 1e-6
