@@ -146,29 +146,38 @@ def _second_moment(g, blk: Block, head_numel: int):
     """The mean of ``g^2`` over each block of ``g``, shaped like ``blk.shape``."""
     if blk.rule == "adam":
         return g * g
-    rows = _rows(jnp.transpose(g) if blk.transposed else g, blk, head_numel)
-    per_row = max(rows.shape[1], 1)  # an empty block has mean 0, not NaN
-    return (jnp.sum(rows * rows, axis=1) / per_row).reshape(blk.shape)
-
-
-def _rows(view, blk: Block, head_numel: int):
-    """The torch view of a leaf as a matrix with one block per row (spelled out, not
-    with ``-1``, so that empty leaves reshape too)."""
-    size = math.prod(view.shape)
-    if blk.rule == "default":
-        return view.reshape(1, size)
     if blk.rule == "heads":
-        return view.reshape(size // head_numel, head_numel)
-    return view.reshape(blk.shape[0], math.prod(view.shape[1:]))
+        heads = _heads(jnp.transpose(g) if blk.transposed else g, head_numel)
+        return jnp.sum(heads * heads, axis=1) / head_numel
+    axes = _reduced_axes(blk, jnp.ndim(g))
+    count = max(math.prod(jnp.shape(g)[a] for a in axes), 1)  # an empty block: 0, not NaN
+    return (jnp.sum(g * g, axis=axes) / count).reshape(blk.shape)
+
+
+def _heads(view, head_numel: int):
+    """The torch view of a query or key leaf, one head per row."""
+    size = math.prod(view.shape)
+    return view.reshape(size // head_numel, head_numel)
+
+
+def _reduced_axes(blk: Block, ndim: int) -> tuple[int, ...]:
+    """The axes a ``"rows"`` block averages over (all but the row axis: the first in
+    torch's view, the last of a transposed leaf) or a ``"default"`` block (all)."""
+    if blk.rule == "default":
+        return tuple(range(ndim))
+    row = ndim - 1 if blk.transposed else 0
+    return tuple(a for a in range(ndim) if a != row)
 
 
 def _spread(scale, like, blk: Block, head_numel: int):
     """``scale`` (one value per block) multiplied into ``like`` (shaped like the leaf)."""
-    if blk.rule in ("adam", "default"):
-        return like * scale
-    view = jnp.transpose(like) if blk.transposed else like
-    out = (_rows(view, blk, head_numel) * scale[:, None]).reshape(view.shape)
-    return jnp.transpose(out) if blk.transposed else out
+    if blk.rule == "heads":
+        view = jnp.transpose(like) if blk.transposed else like
+        out = (_heads(view, head_numel) * scale[:, None]).reshape(view.shape)
+        return jnp.transpose(out) if blk.transposed else out
+    if blk.rule == "rows" and not blk.transposed:
+        return like * scale.reshape(scale.shape + (1,) * (jnp.ndim(like) - 1))
+    return like * scale  # entry-wise, one scalar, or rows on the last axis
 
 
 def _settings(fn, dim, n_heads, n_kv_heads, layout, names):
