@@ -126,14 +126,29 @@ def sam(
     v.check_bool(fn, "use_gc", use_gc)
     v.check_nonnegative(fn, "perturb_eps", perturb_eps)
     inner = optax.with_extra_args_support(tx)
+    built_for: dict[Any, Any] = {}  # inner state structure -> params structure (messages)
 
     def init_fn(params):
-        return SamState(inner.init(params))
+        state = SamState(inner.init(params))
+        built_for[jax.tree.structure(state.inner_state)] = jax.tree.structure(params)
+        return state
+
+    def check_state(updates, params, inner_state):
+        """The inner state must be the one ``init`` builds for these params; its own
+        check would name the optimizer inside."""
+        have = jax.tree.structure(inner_state)
+        if jax.tree.structure(jax.eval_shape(inner.init, params)) == have:
+            return
+        raise ValueError(
+            f"{fn}: the gradient structure does not match the optimizer state (was the "
+            f"state initialised from other params?)\n  gradients: "
+            f"{jax.tree.structure(updates)}\n  state: {built_for.get(have, have)}")
 
     def update_fn(updates, state, params=None, *, value_fn: Callable[..., Any] = None,
                   **extra):
         v.require_args(fn, params, value_fn=value_fn)
         v.check_tree_match(fn, updates, params, "params")
+        check_state(updates, params, state.inner_state)
         e = sam_perturbation(updates, params, rho, adaptive, use_gc, perturb_eps)
         perturbed = jax.tree.map(lambda p, d: (wide(p) + d).astype(jnp.asarray(p).dtype),
                                  params, e)
