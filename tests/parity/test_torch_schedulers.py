@@ -193,6 +193,17 @@ PLATEAU = [
     ("min, abs, patience=0, eps=0.02, factor=0.7",
      dict(threshold_mode="abs", patience=0, eps=0.02, factor=0.7)),
     ("max, rel, patience=5, cooldown=2", dict(mode="max", patience=5, cooldown=2)),
+    # Thresholds above the metric's step noise (0.1 per step), so that which side of
+    # ``best * (1 -+ threshold)`` or ``best -+ threshold`` a value falls on decides
+    # reductions: the default 1e-4 hides a threshold applied with the wrong sign.
+    ("min, rel, threshold=0.05, patience=2",
+     dict(threshold_mode="rel", threshold=0.05, patience=2)),
+    ("max, rel, threshold=0.05, patience=2",
+     dict(mode="max", threshold_mode="rel", threshold=0.05, patience=2)),
+    ("min, abs, threshold=0.05, patience=2",
+     dict(threshold_mode="abs", threshold=0.05, patience=2)),
+    ("max, abs, threshold=0.05, patience=2",
+     dict(mode="max", threshold_mode="abs", threshold=0.05, patience=2)),
 ]
 
 
@@ -216,8 +227,8 @@ def test_reduce_lr_on_plateau_matches_torch(config, kwargs, record_parity):
             expected.append(float(s.get_last_lr()[0]))
             actual.append(float(state.lr))
     err = _rel(actual, expected)
-    assert len(set(expected)) > 1, "the metric should trigger at least one reduction"
     record_parity("torch", "lr_scheduler.ReduceLROnPlateau", config, err, STEPS)
+    assert len(set(expected)) > 1, "the metric should trigger at least one reduction"
     assert err <= TOL, f"ReduceLROnPlateau({config}): {err:.3e}"
 
 
