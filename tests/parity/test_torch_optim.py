@@ -163,10 +163,13 @@ def test_muon_matches_torch(kwargs, record_parity, monkeypatch):
 
 
 def test_muon_bfloat16_default_tracks_torch():
-    """With torch's own bfloat16 iteration and optzoo's default ``ns_dtype``, the
-    two stay within bfloat16 rounding of each other over a few steps."""
-    err = run_side_by_side("Muon", dict(lr=0.02), steps=5, names=("w1", "w2"))
-    assert err <= 2e-2
+    """With torch's own bfloat16 iteration and optzoo's default ``ns_dtype``, both
+    sides round the same float64 products to bfloat16 at the same points: over 50
+    steps they agree to float64 rounding (6e-16 measured). A Newton-Schulz run in
+    another precision on one side (``ns_dtype=None``: 4e-3 after 5 steps, 3e-2
+    after 50) is far outside this bound."""
+    err = run_side_by_side("Muon", dict(lr=0.02), steps=50, names=("w1", "w2"))
+    assert err <= 1e-12, f"Muon(lr=0.02) with bfloat16 Newton-Schulz: {err:.3e}"
 
 
 def test_muon_rejects_non_matrices():
