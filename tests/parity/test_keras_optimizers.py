@@ -11,17 +11,17 @@ from __future__ import annotations
 import contextlib
 import os
 
-os.environ.setdefault("KERAS_BACKEND", "jax")
+# Keras reads its backend once, at its first import: this file needs the JAX one.
+if os.environ.setdefault("KERAS_BACKEND", "jax") != "jax":
+    raise RuntimeError("Keras parity runs Keras on JAX; unset KERAS_BACKEND or set it to jax "
+                       f"(got {os.environ['KERAS_BACKEND']!r})")
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-keras = pytest.importorskip("keras")
-if keras.backend.backend() != "jax":  # pragma: no cover
-    pytest.skip("Keras parity needs KERAS_BACKEND=jax", allow_module_level=True)
-
+import keras  # noqa: E402
 import optax  # noqa: E402
 
 import optzoo.keras as ok  # noqa: E402
@@ -186,24 +186,28 @@ CASES = [
         ema_overwrite_frequency=5)),
     ("Adam", "grad-accum=3,piecewise-schedule,ema", dict(
         learning_rate="pw", gradient_accumulation_steps=3, use_ema=True)),
-    ("AdamW", "wd=.1,global_clipnorm=1.5,amsgrad", dict(
-        learning_rate=0.01, weight_decay=0.1, global_clipnorm=1.5, amsgrad=True)),
-    ("Adamax", "b2=.99,eps=1e-5,clipvalue=.5", dict(
-        learning_rate=0.01, beta_2=0.99, epsilon=1e-5, clipvalue=0.5)),
+    ("AdamW", "b1=.85,b2=.99,eps=1e-6,wd=.1,global_clipnorm=1.5,amsgrad", dict(
+        learning_rate=0.01, weight_decay=0.1, beta_1=0.85, beta_2=0.99, epsilon=1e-6,
+        global_clipnorm=1.5, amsgrad=True)),
+    ("Adamax", "b1=.8,b2=.99,eps=1e-5,wd=.03,clipvalue=.5", dict(
+        learning_rate=0.01, beta_1=0.8, beta_2=0.99, epsilon=1e-5, weight_decay=0.03,
+        clipvalue=0.5)),
     ("Nadam", "b1=.85,loss_scale=4,wd=.02", dict(
         learning_rate=0.01, beta_1=0.85, loss_scale_factor=4.0, weight_decay=0.02)),
-    ("Nadam", "grad-accum=2,ema-every-3,inverse-time-schedule", dict(
-        learning_rate="inv", gradient_accumulation_steps=2, use_ema=True,
-        ema_overwrite_frequency=3)),
+    ("Nadam", "b2=.99,eps=1e-6,grad-accum=2,ema-every-3,inverse-time-schedule", dict(
+        learning_rate="inv", beta_2=0.99, epsilon=1e-6, gradient_accumulation_steps=2,
+        use_ema=True, ema_overwrite_frequency=3)),
     ("RMSprop", "rho=.8,momentum=.5,centered,grad-accum=3", dict(
         learning_rate=0.01, rho=0.8, momentum=0.5, centered=True,
         gradient_accumulation_steps=3)),
-    ("RMSprop", "eps=1e-5,momentum=.9,inverse-time-schedule", dict(
-        learning_rate="inv", epsilon=1e-5, momentum=0.9)),
-    ("Adagrad", "init_acc=.3,eps=1e-5,clipnorm=.8", dict(
-        learning_rate=0.1, initial_accumulator_value=0.3, epsilon=1e-5, clipnorm=0.8)),
-    ("Adadelta", "lr=1,rho=.9,eps=1e-5,ema", dict(
-        learning_rate=1.0, rho=0.9, epsilon=1e-5, use_ema=True, ema_momentum=0.95)),
+    ("RMSprop", "eps=1e-5,momentum=.9,wd=.02,inverse-time-schedule", dict(
+        learning_rate="inv", epsilon=1e-5, momentum=0.9, weight_decay=0.02)),
+    ("Adagrad", "init_acc=.3,eps=1e-5,wd=.02,clipnorm=.8", dict(
+        learning_rate=0.1, initial_accumulator_value=0.3, epsilon=1e-5, weight_decay=0.02,
+        clipnorm=0.8)),
+    ("Adadelta", "lr=1,rho=.9,eps=1e-5,wd=.02,ema", dict(
+        learning_rate=1.0, rho=0.9, epsilon=1e-5, weight_decay=0.02, use_ema=True,
+        ema_momentum=0.95)),
     ("Ftrl", "power=-.6,l1,l2,shrinkage,beta", dict(
         learning_rate=0.1, learning_rate_power=-0.6, l1_regularization_strength=0.01,
         l2_regularization_strength=0.02, l2_shrinkage_regularization_strength=0.01, beta=0.1)),
@@ -221,8 +225,8 @@ CASES = [
     ("Lamb", "b1=.85,b2=.99,eps=1e-6,wd=.01,clipnorm=1", dict(
         learning_rate=0.01, beta_1=0.85, beta_2=0.99, epsilon=1e-6, weight_decay=0.01,
         clipnorm=1.0)),
-    ("Lion", "b1=.95,b2=.98,wd=.05,ema(every 4)", dict(
-        learning_rate=0.001, beta_1=0.95, beta_2=0.98, weight_decay=0.05, use_ema=True,
+    ("Lion", "lr=.002,b1=.95,b2=.98,wd=.05,ema(every 4)", dict(
+        learning_rate=0.002, beta_1=0.95, beta_2=0.98, weight_decay=0.05, use_ema=True,
         ema_overwrite_frequency=4)),
     ("ScheduleFreeAdamW", "defaults", dict()),
     # Muon routes by shape and by path (see MUON_SHAPES); Keras runs its Newton-Schulz
@@ -264,28 +268,23 @@ def _ids():
     return [f"{n}-{c}" for n, c, _ in CASES]
 
 
-def _available(name):
-    return hasattr(ok, name)
-
-
 @pytest.mark.parametrize("name,config,kwargs", CASES, ids=_ids())
 def test_parity(name, config, kwargs, record_parity, monkeypatch):
-    if not _available(name):
-        pytest.skip(f"optzoo.keras.{name} not available")
     full_precision_keras(monkeypatch)
     with keras_float64():
         keras_opt, tx = _build(name, kwargs)
         shapes = MUON_SHAPES if name == "Muon" else SHAPES
         per_step, k_vars, state = compare(keras_opt, tx, shapes=shapes)
+        err, ema_count = float(per_step.max()), len(shapes)
         if kwargs.get("use_ema"):
             # The EMA in the state is Keras's moving-average variables.
             ema = ok.ema_params(state)
             k_ema = [x for path, x in k_vars.items() if path.endswith("_average")]
-            err = max(float(np.max(_rel_err(e[None], k[None])))
-                      for e, k in zip([ema[n] for n in sorted(shapes)], k_ema))
-            assert len(k_ema) == len(shapes) and err <= TOL
-    err = float(per_step.max())
+            ema_count = len(k_ema)
+            err = max([err] + [float(np.max(_rel_err(e[None], k[None])))
+                               for e, k in zip([ema[n] for n in sorted(shapes)], k_ema)])
     record_parity("keras", name, config, err, STEPS)
+    assert ema_count == len(shapes), f"{name} [{config}]: {ema_count} EMA variables in Keras"
     assert err <= TOL, f"{name} [{config}]: max rel err {err:.3e}, first bad step " \
         f"{int(np.argmax(per_step > TOL)) + 1}"
 
@@ -342,13 +341,53 @@ def test_schedule_free_eval_params_match_keras_x():
             assert float(np.max(_rel_err(x[k][None], k_x[None]))) <= TOL
 
 
+def _classes():
+    """Every optimizer class optzoo.keras exports (its other names are helpers)."""
+    helpers = {"KerasState", "ema_params", "finalize_variable_values", "schedules"}
+    classes = [n for n in ok.__all__ if n not in helpers]
+    assert sorted(classes) == sorted(ok.optimizers.__all__)
+    return classes
+
+
 def test_every_class_is_covered():
     names = {n for n, _, _ in CASES}
-    expected = {"SGD", "Adam", "AdamW", "Adamax", "Nadam", "RMSprop", "Adagrad", "Adadelta",
-                "Ftrl", "Lamb", "Lion", "Adafactor", "ScheduleFreeAdamW", "Muon"}
-    assert names == expected & names  # nothing unknown
-    missing = {n for n in expected - names if _available(n)}
-    assert not missing, f"classes without a parity configuration: {sorted(missing)}"
+    assert names == set(_classes()), (
+        f"without a parity configuration: {sorted(set(_classes()) - names)}; "
+        f"not in optzoo.keras: {sorted(names - set(_classes()))}")
+    assert all(hasattr(keras.optimizers, n) for n in names)
+
+
+# Arguments every Keras optimizer takes (keras.optimizers.Optimizer's); each one needs
+# a non-default value in some configuration, of any class.
+COMMON = ("clipnorm", "clipvalue", "global_clipnorm", "use_ema", "ema_momentum",
+          "ema_overwrite_frequency", "loss_scale_factor", "gradient_accumulation_steps")
+NOT_NUMERIC = ("name", "weight_decay_mask")  # a label; optzoo's own keyword-only mask
+
+
+def _non_default(name, kwargs):
+    import inspect
+
+    params = inspect.signature(getattr(ok, name)).parameters
+    return {k for k, x in kwargs.items() if not (x is params[k].default
+                                                or (x == params[k].default) is True)}
+
+
+def test_every_argument_takes_a_non_default_value():
+    """A parity configuration that leaves an argument at its default cannot tell a
+    flavor that ignores the argument from one that honours it."""
+    import inspect
+
+    given: dict[str, set] = {}
+    for name, _, kwargs in CASES:
+        given.setdefault(name, set()).update(_non_default(name, kwargs))
+    missing = {}
+    for name in _classes():
+        own = set(inspect.signature(getattr(ok, name)).parameters) - set(COMMON) - set(NOT_NUMERIC)
+        if own - given[name]:
+            missing[name] = sorted(own - given[name])
+    assert not missing, f"arguments left at their defaults in every configuration: {missing}"
+    common = set().union(*given.values()) & set(COMMON)
+    assert common == set(COMMON), f"never set: {sorted(set(COMMON) - common)}"
 
 
 # ------------------------------------------------------------------------ API checks
@@ -359,8 +398,6 @@ def test_defaults_match_keras():
 
     for name in ["SGD", "Adam", "AdamW", "Adamax", "Nadam", "RMSprop", "Adagrad", "Adadelta",
                  "Ftrl", "Lamb", "Lion", "Adafactor", "ScheduleFreeAdamW", "Muon"]:
-        if not _available(name):
-            continue
         ours = inspect.signature(getattr(ok, name)).parameters
         theirs = inspect.signature(getattr(keras.optimizers, name).__init__).parameters
         for arg, p in theirs.items():
@@ -376,8 +413,6 @@ def test_signatures_match_keras_in_order():
     import inspect
 
     for name in ok.optimizers.__all__:
-        if not _available(name):
-            continue
         ours = [(n, p.kind, p.default)
                 for n, p in inspect.signature(getattr(ok, name)).parameters.items()]
         theirs = [(n, p.kind, p.default)
