@@ -41,6 +41,12 @@ TOL = 1e-6
 # sharded sums moved them by 4e-6 and 3.6e-4. Their sharded runs are held to this.
 ESTIMATED_STEP_TOL = 1e-3
 ESTIMATED_STEP = ("prodigy", "dadapt_")
+# SOAP runs Adam in the eigenbasis of float32 statistics, whose eigenvectors for close
+# eigenvalues move with the rounding of the sums that make them: a start moved by one
+# ulp moves its examples' 20-step results by 9e-7 to 3.8e-6, and the sharded sums
+# moved them by 2.1e-6 to 5.4e-6.
+EIGENBASIS_TOL = 5e-5
+EIGENBASIS = ("soap",)
 
 
 def _meshes():
@@ -116,6 +122,7 @@ def check(name: str) -> list[dict]:
                                    / np.maximum(1.0, np.abs(np.asarray(b))), initial=0.0))
                       for a, b in zip(jax.tree.leaves(out), jax.tree.leaves(ref)))
             tol = ESTIMATED_STEP_TOL if name.startswith(ESTIMATED_STEP) else TOL
+            tol = EIGENBASIS_TOL if name.startswith(EIGENBASIS) else tol
             if not err <= tol:
                 errors.append(f"sharded run differs from unsharded by {err:.3g} > {tol:g}")
         except Exception as e:  # reported, not raised: one case must not hide the others
