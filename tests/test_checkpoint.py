@@ -19,12 +19,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import orbax.checkpoint as ocp
 import pytest
 
 import optzoo
 from optzoo.train import make_train_step
-
-ocp = pytest.importorskip("orbax.checkpoint")
 
 SAVE_AT, TOTAL = 4, 9
 LR = 1e-2

@@ -10,8 +10,10 @@ import math
 
 import jax
 import jax.numpy as jnp
+import keras
 import numpy as np
 import pytest
+import torch
 
 import optzoo
 from optzoo import schedules as S
@@ -270,7 +272,7 @@ KERAS_STEPS = STEPS[STEPS <= 10_000]
 def _keras_cases(f=float):
     """(name, Keras schedule, ours); ``f`` types Keras' float arguments (np.float64: a
     float64 Keras schedule, which Python floats do not give)."""
-    ks = pytest.importorskip("keras").optimizers.schedules
+    ks = keras.optimizers.schedules
     return [
         ("ExponentialDecay", ks.ExponentialDecay(f(0.1), 100, f(0.96)),
          S.exponential_decay(0.1, 0.96, decay_steps=100)),
@@ -323,7 +325,6 @@ def test_keras3_schedules_float32():
 
 
 def test_keras3_schedules_float64():
-    keras = pytest.importorskip("keras")
     floatx = keras.config.floatx()
     try:
         with x64():
@@ -343,7 +344,6 @@ def test_keras3_schedules_float64():
 
 
 def _torch_lrs(make_scheduler, lr, steps):
-    torch = pytest.importorskip("torch")
     opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=lr)
     sched = make_scheduler(opt)
     out = []
@@ -355,7 +355,7 @@ def _torch_lrs(make_scheduler, lr, steps):
 
 
 def _torch_cases():
-    lr = pytest.importorskip("torch").optim.lr_scheduler
+    lr = torch.optim.lr_scheduler
     return [
         ("StepLR", 0.4, lambda o: lr.StepLR(o, 50, gamma=0.7), S.step_decay(0.4, 0.7, decay_steps=50), 400),
         ("MultiStepLR", 0.4, lambda o: lr.MultiStepLR(o, [30, 70, 150], gamma=0.3),

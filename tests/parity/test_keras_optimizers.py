@@ -11,10 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 
-# Keras reads its backend once, at its first import: this file needs the JAX one.
-if os.environ.setdefault("KERAS_BACKEND", "jax") != "jax":
-    raise RuntimeError("Keras parity runs Keras on JAX; unset KERAS_BACKEND or set it to jax "
-                       f"(got {os.environ['KERAS_BACKEND']!r})")
+os.environ["KERAS_BACKEND"] = "jax"  # read once, at Keras's first import (tests/conftest.py)
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
@@ -23,6 +20,9 @@ import pytest  # noqa: E402
 
 import keras  # noqa: E402
 import optax  # noqa: E402
+
+if keras.backend.backend() != "jax":  # Keras was imported before with another backend
+    raise RuntimeError(f"Keras parity needs Keras on JAX, got {keras.backend.backend()!r}")
 
 import optzoo.keras as ok  # noqa: E402
 

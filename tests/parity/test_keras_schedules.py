@@ -18,18 +18,19 @@ from __future__ import annotations
 import contextlib
 import os
 
-os.environ.setdefault("KERAS_BACKEND", "jax")
+os.environ["KERAS_BACKEND"] = "jax"  # read once, at Keras's first import (tests/conftest.py)
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-keras = pytest.importorskip("keras")
-if keras.backend.backend() != "jax":  # pragma: no cover
-    pytest.skip("Keras parity needs KERAS_BACKEND=jax", allow_module_level=True)
+import keras  # noqa: E402
 
 import optzoo.keras as ok  # noqa: E402
+
+if keras.backend.backend() != "jax":  # Keras was imported before with another backend
+    raise RuntimeError(f"Keras parity needs Keras on JAX, got {keras.backend.backend()!r}")
 
 STEPS = 320
 TOL = 1e-10
