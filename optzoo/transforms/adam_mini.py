@@ -308,7 +308,9 @@ def decay_mask(no_decay_names: Iterable[str] = NO_DECAY_NAMES):
     examples={"": dict(learning_rate=0.01, b1=0.8, b2=0.99, eps=1e-6, weight_decay=0.05,
                        dim=4, n_heads=2),
               "torch": dict(learning_rate=0.02, weight_decay=0.1, dim=2, n_heads=2,
-                            layout="torch", mlp_names=("w",), adam_block_names=("b",))},
+                            layout="torch", mlp_names=("w",), adam_block_names=("b",)),
+              "heads,rows": dict(learning_rate=0.01, b1=0.85, dim=1, n_heads=1,
+                                 wqk_names=("b",), mlp_names=("w",))},
 )
 @v.named
 def adam_mini(learning_rate: _blocks.ScalarOrSchedule = 1e-3, b1: float = 0.9,
@@ -357,11 +359,12 @@ def adam_mini(learning_rate: _blocks.ScalarOrSchedule = 1e-3, b1: float = 0.9,
     reads Flax kernels, ``(in, out)``: the torch view of a leaf of rank >= 2 is the
     leaf with its axes reversed (the transpose), except a leaf named ``embedding``
     (``nn.Embed``, ``(vocab, features)`` as in torch); a Flax model then falls into
-    the blocks its torch twin does. A ``DenseGeneral`` kernel of rank 3 is read
-    reversed too; reshape it to two axes, or use ``layout="torch"`` on a suitably
-    ordered leaf, when that is not its torch view. Leaves of rank 1 in a per-row rule
-    keep one second moment per entry, rank 0 one per leaf (the reference accepts
-    only matrices there).
+    the blocks its torch twin does. Kernels of rank 3 or more (``DenseGeneral``)
+    are read with all their axes reversed too, which is not the torch view of every
+    such kernel (a query kernel ``(dim, n_heads, head_dim)`` reversed starts with
+    ``head_dim``): give those as two-axis kernels. Leaves of rank 1 in a per-row
+    rule keep one second moment per entry, rank 0 one per leaf (the reference
+    accepts only matrices there).
 
     Reference: ``adam_mini.Adam_mini`` 1.1.1 (the authors' package); every default
     (``learning_rate = 1e-3``, ``b1, b2 = 0.9, 0.999``, ``eps = 1e-8``, ``dim =
