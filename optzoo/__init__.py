@@ -14,6 +14,7 @@ from optzoo import data, keras, problems, pytorch, registry, schedules, transfor
 from optzoo import optimizers as _optimizers  # noqa: F401  (registers the classic optimizers)
 from optzoo import wrappers as _wrappers  # noqa: F401  (registers skip_nonfinite)
 from optzoo import train
+from optzoo import distributed
 from optzoo.registry import info
 from optzoo.train import fit, make_nnx_train_step, make_train_step
 from optzoo.transforms.averaging import asgd_averaged_params
@@ -36,6 +37,7 @@ __all__ = [
     *_HELPERS,
     "asgd_averaged_params",
     "data",
+    "distributed",
     "fit",
     "gradient_report",
     "info",

@@ -154,8 +154,10 @@ def main(argv):
                            jax.tree_util.tree_leaves_with_path(state),
                            jax.tree.leaves(state_shardings))
                        if not leaf.sharding.is_equivalent_to(want, leaf.ndim)]
-            gathered = multihost_utils.process_allgather({"params": params, "state": state},
-                                                         tiled=True)
+            # typed PRNG keys (Kron's, Sophia-H's) travel as their raw uint32 data
+            raw = jax.tree.map(lambda x: jax.random.key_data(x) if jax.dtypes.issubdtype(
+                x.dtype, jax.dtypes.prng_key) else x, {"params": params, "state": state})
+            gathered = multihost_utils.process_allgather(raw, tiled=True)
             if process_id == 0:
                 arrays = {jax.tree_util.keystr(path): np.asarray(leaf)
                           for path, leaf in jax.tree_util.tree_leaves_with_path(gathered)}
