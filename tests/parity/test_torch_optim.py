@@ -9,6 +9,10 @@ max|p_torch|`` and the largest over leaves and steps must stay below 1e-10.
 
 from __future__ import annotations
 
+import ast
+import json
+from pathlib import Path
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -298,3 +302,85 @@ def test_signatures_match_torch():
                   for n, p in inspect.signature(getattr(torch.optim, name).__init__)
                   .parameters.items() if n not in ("self", "params")]
         assert ours == theirs, name
+
+
+# ------------------------------------------------------------------ the parity record
+# (for every file of tests/parity)
+
+PARITY_DIR = Path(__file__).resolve().parent
+
+
+def _asserts_before_recording(fn: ast.FunctionDef) -> list[int]:
+    """Lines of the ``assert`` statements and ``assert_*`` / ``pytest.raises`` calls of a
+    test that come before its first ``record_parity(...)`` call; ``[]`` when it passes
+    ``record_parity`` on to a helper."""
+    records = [n.lineno for n in ast.walk(fn) if isinstance(n, ast.Call)
+               and isinstance(n.func, ast.Name) and n.func.id == "record_parity"]
+    if not records:
+        return []
+
+    def checks(n):
+        if isinstance(n, ast.Assert):
+            return True
+        f = getattr(n, "func", None) if isinstance(n, ast.Call) else None
+        name = getattr(f, "attr", getattr(f, "id", ""))
+        return name.startswith("assert_") or name == "raises"
+
+    return sorted(n.lineno for n in ast.walk(fn) if checks(n) and n.lineno < min(records))
+
+
+def test_parity_results_are_recorded_before_they_are_asserted():
+    """A configuration that fails must still have its row in the record (with the
+    error that failed it), not vanish from the report. Checked in every test and
+    helper that takes ``record_parity``."""
+    late = []
+    for path in sorted(PARITY_DIR.glob("test_*.py")):
+        for fn in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(fn, ast.FunctionDef)
+                    and "record_parity" in [a.arg for a in fn.args.args]):
+                lines = _asserts_before_recording(fn)
+                if lines:
+                    late.append(f"{path.name}::{fn.name} asserts on lines {lines}")
+    assert not late, late
+
+
+def test_every_parity_test_has_a_row_in_the_record(request):
+    """Every collected test of tests/parity that records a result has at least one row
+    in ``optzoo/parity.json``; regenerate it with ``python -m tests.parity.report``."""
+    import optzoo
+
+    rows = json.loads((Path(optzoo.__file__).parent / "parity.json").read_text())["records"]
+    recorded = {r.get("test") for r in rows}
+    tests = [item.nodeid for item in request.session.items
+             if "record_parity" in getattr(item, "fixturenames", ())]
+    missing = [t for t in tests if t not in recorded]
+    assert not missing, (f"{len(missing)} of {len(tests)} parity tests have no row in "
+                         f"optzoo/parity.json (python -m tests.parity.report): {missing}")
+
+
+def test_report_is_written_only_after_a_passing_run(tmp_path, monkeypatch, capsys):
+    from tests.parity import report
+
+    rows = [{"framework": "torch", "name": "Adam", "config": "lr=0.01", "max_rel_err": 3e-14,
+             "steps": 100, "test": "tests/parity/test_torch_optim.py::test_matches_torch[x]"}]
+
+    def suite(code, records):
+        def run(path):
+            if records:
+                Path(path).write_text(json.dumps(records))
+            return code
+        return run
+
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "optzoo").mkdir()
+    monkeypatch.setattr(report, "ROOT", tmp_path)
+    for code, records in ((1, rows), (0, [])):
+        monkeypatch.setattr(report, "run_suite", suite(code, records))
+        assert report.main() == (code or 1)
+        assert "left as they were" in capsys.readouterr().err
+        assert not list((tmp_path / "docs").iterdir()) + list((tmp_path / "optzoo").iterdir())
+    monkeypatch.setattr(report, "run_suite", suite(0, rows))
+    assert report.main() == 0
+    assert "| torch | `Adam` | lr=0.01 | 100 | 3.00e-14 |" in (tmp_path / "docs" / "parity.md").read_text()
+    data = json.loads((tmp_path / "optzoo" / "parity.json").read_text())
+    assert data["records"] == rows
