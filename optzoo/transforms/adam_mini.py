@@ -359,7 +359,9 @@ def adam_mini(learning_rate: _blocks.ScalarOrSchedule = 1e-3, b1: float = 0.9,
     reads Flax kernels, ``(in, out)``: the torch view of a leaf of rank >= 2 is the
     leaf with its axes reversed (the transpose), except a leaf named ``embedding``
     (``nn.Embed``, ``(vocab, features)`` as in torch); a Flax model then falls into
-    the blocks its torch twin does. Kernels of rank 3 or more (``DenseGeneral``)
+    the blocks its torch twin does, except that the name ``embedding`` itself
+    contains ``embed``: every ``nn.Embed`` table is per token under the default
+    names. Kernels of rank 3 or more (``DenseGeneral``)
     are read with all their axes reversed too, which is not the torch view of every
     such kernel (a query kernel ``(dim, n_heads, head_dim)`` reversed starts with
     ``head_dim``): give those as two-axis kernels. Leaves of rank 1 in a per-row

@@ -188,8 +188,11 @@ def from_jax(tree: dict, layout: str, names) -> dict[str, np.ndarray]:
 # ------------------------------------------------------------ the run
 
 
-def run(kw: dict, layout: str, kv_heads: int, steps: int = STEPS, seed: int = 0) -> float:
-    """``steps`` steps of both optimizers; the worst relative parameter error."""
+def run(kw: dict, layout: str, kv_heads: int, names_kw: dict | None = None,
+        steps: int = STEPS, seed: int = 0) -> float:
+    """``steps`` steps of both optimizers; the worst relative parameter error.
+    ``names_kw``: name lists set on the reference instance (its attributes) and
+    passed to optzoo as arguments."""
     names = list(torch_shapes(kv_heads))
     init = init_weights(kv_heads, seed)
     rng = np.random.default_rng(seed + 1)
@@ -198,9 +201,12 @@ def run(kw: dict, layout: str, kv_heads: int, steps: int = STEPS, seed: int = 0)
 
     tw = {k: torch.tensor(x, dtype=torch.float64, requires_grad=True) for k, x in init.items()}
     ref = Adam_mini([(k, tw[k]) for k in names], **kw)
+    for attr, value in (names_kw or {}).items():
+        setattr(ref, attr, set(value))
     tt, ty = torch.tensor(tokens), torch.tensor(targets)
 
     ours = {k: x for k, x in kw.items() if k not in ("model_sharding", "verbose")}
+    ours.update(names_kw or {})
     ours["learning_rate"] = ours.pop("lr")
     if "betas" in ours:
         ours["b1"], ours["b2"] = ours.pop("betas")
@@ -240,7 +246,7 @@ def run(kw: dict, layout: str, kv_heads: int, steps: int = STEPS, seed: int = 0)
 
 BASE = dict(dim=DIM, n_heads=HEADS, verbose=False)
 CONFIGS = [
-    # (reference keywords, optzoo layout, key/value heads)
+    # (reference keywords, optzoo layout, key/value heads[, name lists])
     (dict(lr=0.01, **BASE), "torch", HEADS),
     (dict(lr=0.01, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1, **BASE), "torch", HEADS),
     (dict(lr=0.02, betas=(0.85, 0.95), eps=1e-7, weight_decay=0.05, n_kv_heads=1,
@@ -249,18 +255,29 @@ CONFIGS = [
     (dict(lr=0.01, n_kv_heads=1, **BASE), "flax", 1),
     (dict(lr=0.005, betas=(0.9, 0.98), eps=1e-10, weight_decay=0.2, n_kv_heads=2,
           dim=DIM, n_heads=HEADS, model_sharding=True, verbose=True), "flax", HEADS),
+    # the name lists, attributes of the reference: values in one block per leaf (the
+    # reference's comment allows an empty wv_names), per-row only for the first MLP
+    # matrix ("mlp.fc1" matches "layers/0/mlp/fc1/kernel"), the token embedding in one
+    # block (a Flax "embed/embedding" would match "embed" itself), residual scales
+    # entry-wise
+    (dict(lr=0.01, betas=(0.8, 0.99), weight_decay=0.1, **BASE), "flax", HEADS,
+     dict(wv_names=(), mlp_names=("mlp.fc1",), embd_names=("pos_embd",),
+          adam_block_names=("bias", "res_scale"))),
+    (dict(lr=0.01, weight_decay=0.1, n_kv_heads=1, **BASE), "torch", 1,
+     dict(wqk_names=("wq", "k_proj"), mlp_names=("fc2",), attn_proj_names=())),
 ]
 
 
 def _label(case) -> str:
-    kw, layout, kv = case
+    kw, layout, kv, *names_kw = case
+    extra = {k: tuple(x) for k, x in names_kw[0].items()} if names_kw else {}
     return config_label({**{k: x for k, x in kw.items() if k != "verbose" or x},
-                         "layout": layout})
+                         "layout": layout, **extra})
 
 
 @pytest.mark.parametrize("case", CONFIGS, ids=_label)
 def test_adam_mini(case, record_parity):
-    kw, layout, kv_heads = case
-    err = run(kw, layout, kv_heads)
+    kw, layout, kv_heads, *names_kw = case
+    err = run(kw, layout, kv_heads, *names_kw)
     record_parity("reference", "adam_mini.Adam_mini", _label(case), err, STEPS)
     assert err <= TOL, (kw, layout, err)
