@@ -17,7 +17,11 @@ The model is written once with torch tensors (weights ``(out, in)``, named as
 (``kernel`` ``(in, out)``, the transpose; ``embedding`` ``(vocab, dim)`` as it is;
 ``scale`` for the norms' weights), so the Flax reading of the layout is checked
 against the reference too. Each configuration runs 100 steps and records the
-worst relative error over leaves and steps.
+worst relative error over leaves and steps. The errors are rounding: about 2e-16
+after the first step, growing with training to at most a few 1e-13 by step 100
+(the first configuration: 1e-15 at step 60, 7e-13 at step 100), far below the 1e-10
+bound; a partition off by one rule (the Flax leaves read as torch's, n_heads = 4
+for 2, layer norms decayed) gives 1e-2 to 3e-1 within 20 steps.
 """
 
 from __future__ import annotations
