@@ -165,6 +165,10 @@ CORE = {
     "sam[adaptive,gc]": _i(z.sam, ("value_fn",), tx=optzoo.adamw(0.02, b1=0.8,
                                                                  weight_decay=1e-3),
                            rho=0.5, adaptive=True, use_gc=True),
+    "friendly_sam": _i(z.friendly_sam, ("value_fn",), tx=optzoo.sgd(0.05, momentum=0.8),
+                       rho=0.1, sigma=0.8, lmbda=0.7, perturb_eps=1e-8),
+    "friendly_sam[adaptive]": _i(z.friendly_sam, ("value_fn",), tx=optzoo.adam(0.02, b1=0.8),
+                                 rho=0.5, adaptive=True),
     "sophia_h": _i(z.sophia_h, ("value_fn",), learning_rate=0.05, b1=0.9, b2=0.95,
                    weight_decay=0.01, p=0.05, update_period=2, eps=1e-8, seed=3),
     "sophia_h[rademacher,fixed]": _i(

@@ -1,4 +1,4 @@
-"""Sophia-H and SAM / ASAM: the Hutchinson estimate against a quadratic's Hessian,
+"""Sophia-H, SAM / ASAM and Friendly SAM: the Hutchinson estimate against a quadratic's Hessian,
 the probes, the amortised refresh, SAM's perturbation worked by hand, errors, and
 training through ``optzoo.make_train_step`` and ``optzoo.fit``. Step-by-step parity
 with pytorch-optimizer is in ``tests/parity/test_reference_curvature.py``."""
@@ -341,6 +341,7 @@ def _regression():
 OPTIMIZERS = {
     "sam": lambda: optzoo.sam(optzoo.sgd(0.05, momentum=0.9), rho=0.05),
     "asam": lambda: optzoo.sam(optzoo.adam(0.05), rho=0.5, adaptive=True),
+    "friendly_sam": lambda: optzoo.friendly_sam(optzoo.sgd(0.05, momentum=0.9), rho=0.05),
     "sophia_h": lambda: optzoo.sophia_h(0.05, p=1.0, update_period=2),
 }
 
@@ -364,3 +365,29 @@ def test_fit_trains(name):
                             epochs=15, key=jax.random.key(0), progress=False)
     assert np.all(np.isfinite(hist.loss))
     assert hist.loss[-8:].mean() < 0.1 * hist.loss[:8].mean()
+
+
+def test_friendly_sam_by_hand():
+    """Step 1 is SAM's; then the ascent direction is ``g - sigma m`` with ``m`` the
+    gradients' average ``lerp(m, g, 1 - lmbda)``, ``m_1 = g_1``."""
+    with x64():
+        f, a, c, p0 = _sam_problem()
+        params = {k: jnp.asarray(x) for k, x in p0.items()}
+        rho, lr, sigma, lmbda = 0.3, 0.1, 0.7, 0.8
+        tx = optzoo.friendly_sam(optax.sgd(lr), rho=rho, sigma=sigma, lmbda=lmbda,
+                                 perturb_eps=0.0)
+        state = tx.init(params)
+        m = None
+        p = {k: np.array(x) for k, x in p0.items()}
+        for _ in range(3):
+            g = {k: a[k] * (p[k] - c[k]) for k in p}
+            d = g if m is None else {k: g[k] - sigma * m[k] for k in p}
+            m = g if m is None else {k: lmbda * m[k] + (1 - lmbda) * g[k] for k in p}
+            norm = np.sqrt(sum(np.sum(d[k] ** 2) for k in p))
+            g_sam = {k: a[k] * (p[k] + rho * d[k] / norm - c[k]) for k in p}
+            u, state = tx.update(jax.grad(f)(params), state, params, value_fn=f)
+            for k in p:
+                np.testing.assert_allclose(u[k], -lr * g_sam[k], rtol=1e-12)
+                np.testing.assert_allclose(state.momentum[k], m[k], rtol=1e-12)
+            params = optax.apply_updates(params, u)
+            p = {k: p[k] - lr * g_sam[k] for k in p}

@@ -1,5 +1,5 @@
-"""SAM: sharpness-aware minimization (Foret et al., 2021) and its adaptive form ASAM
-(Kwon et al., 2021), around any optimizer."""
+"""SAM: sharpness-aware minimization (Foret et al., 2021), its adaptive form ASAM
+(Kwon et al., 2021) and Friendly SAM (Li et al., 2024), around any optimizer."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ import optax
 
 from optzoo import _validate as v
 from optzoo import registry as R
+from optzoo.transforms import _dtypes
 from optzoo.transforms._dtypes import wide
+from optzoo.transforms._tree import unzip
 
 
 class SamState(NamedTuple):
@@ -115,7 +117,8 @@ def sam(
     Reference: ``pytorch_optimizer.SAM`` 4.1.0 (its ``first_step``, the closure at
     the perturbed params, and ``second_step``, which restores the params and runs
     the base optimizer), whose defaults these are. pytorch-optimizer's other
-    variants (GSAM, WSAM, BSAM, LookSAM, FriendlySAM) are not here.
+    variants: FriendlySAM is :func:`friendly_sam`; GSAM, WSAM, BSAM and LookSAM are
+    not here.
     """
     fn = v.owner("sam")
     if not isinstance(tx, optax.GradientTransformation):
@@ -157,5 +160,91 @@ def sam(
         out, inner_state = inner.update(g_sam, state.inner_state, params, value_fn=value_fn,
                                         **extra)
         return out, SamState(inner_state)
+
+    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+
+
+class FriendlySamState(NamedTuple):
+    """State of :func:`friendly_sam`: ``count`` (updates done, int32, saturating),
+    ``momentum`` (the gradients' moving average) and the wrapped optimizer's state."""
+
+    count: jax.Array
+    momentum: optax.Updates
+    inner_state: optax.OptState
+
+
+@R.register(
+    kind="wrapper", family="sharpness-aware", reference="Li et al. 2024 (Friendly SAM)",
+    year=2024,
+    counterparts=(R.reference("pytorch_optimizer", "FriendlySAM",
+                              "foreach not taken; the reference takes the perturbation's "
+                              "global gradient norm in float32, optzoo in the gradients' "
+                              "precision"),),
+    ranges={"rho": "[0, inf)", "sigma": "[0, inf)", "lmbda": "[0, inf)",
+            "perturb_eps": "[0, inf)"},
+    examples={"": lambda: dict(tx=_example_inner(), rho=0.1, sigma=0.8, lmbda=0.7),
+              "adaptive": lambda: dict(tx=_example_adaptive(), rho=0.5, adaptive=True,
+                                       perturb_eps=1e-8)},
+    extra_args=("value_fn",),
+)
+@v.named
+def friendly_sam(
+    tx: optax.GradientTransformation, rho: float = 0.05, sigma: float = 1.0,
+    lmbda: float = 0.9, adaptive: bool = False, perturb_eps: float = 1e-12,
+) -> optax.GradientTransformationExtraArgs:
+    r"""Friendly SAM (F-SAM, Li et al., 2024): SAM whose ascent direction leaves out the
+    full-batch gradient, estimated by a moving average of the gradients.
+
+    With ``g_t`` the gradient at ``params`` and ``T`` as in :func:`sam`::
+
+        d_1 = g_1,                          m_1 = g_1
+        d_t = g_t - sigma m_{t-1},          m_t = lmbda m_{t-1} + (1 - lmbda) g_t   (t > 1)
+        e   = rho T^2 d_t / (||T d_t||_2 + perturb_eps)
+        update, inner_state = tx.update(grad(value_fn)(params + e), inner_state, params)
+
+    The mini-batch gradient's component along the average is the full gradient's,
+    which the paper finds adds little to the sharpness estimate and harms
+    generalization. ``sigma = 1``, ``lmbda = 0.9``, ``rho = 0.05`` are
+    ``pytorch_optimizer.FriendlySAM`` 4.1.0's defaults (the paper's ``sigma``,
+    ``lambda``); the average is updated as ``torch.lerp(m, g, 1 - lmbda)``. Call
+    ``update(grads, state, params, value_fn=loss_fn)``; a step costs two gradients.
+    """
+    fn = v.owner("friendly_sam")
+    if not isinstance(tx, optax.GradientTransformation):
+        raise ValueError(
+            f"{fn}: tx must be an optax.GradientTransformation, got {type(tx).__name__}")
+    v.check_nonnegative_each(fn, rho=rho, sigma=sigma, lmbda=lmbda)
+    v.check_bool(fn, "adaptive", adaptive)
+    v.check_nonnegative(fn, "perturb_eps", perturb_eps)
+    inner = optax.with_extra_args_support(tx)
+
+    def init_fn(params):
+        return FriendlySamState(jnp.zeros([], jnp.int32), _dtypes.zeros_like(params),
+                                inner.init(params))
+
+    def update_fn(updates, state, params=None, *, value_fn: Callable[..., Any] = None,
+                  **extra):
+        v.require_args(fn, params, value_fn=value_fn)
+        v.check_tree_match(fn, updates, state.momentum)
+        v.check_tree_match(fn, updates, params, "params")
+        first = state.count == 0
+        w = 1.0 - lmbda
+
+        def leaf(g, m):
+            g, m = wide(g), wide(m)
+            d = jnp.where(first, g, g - sigma * m)
+            new = jnp.where(w < 0.5, m + w * (g - m), g - (g - m) * (1.0 - w))
+            return d, jnp.where(first, g, new)
+
+        d, momentum = unzip(updates, jax.tree.map(leaf, updates, state.momentum), 2)
+        e = sam_perturbation(d, params, rho, adaptive, False, perturb_eps)
+        perturbed = jax.tree.map(lambda p, x: (wide(p) + x).astype(jnp.asarray(p).dtype),
+                                 params, e)
+        g_sam = jax.grad(value_fn)(perturbed)
+        g_sam = jax.tree.map(lambda gs, g: gs.astype(g.dtype), g_sam, updates)
+        out, inner_state = inner.update(g_sam, state.inner_state, params, value_fn=value_fn,
+                                        **extra)
+        return out, FriendlySamState(optax.safe_increment(state.count),
+                                     _dtypes.store(momentum, state.momentum), inner_state)
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
