@@ -37,11 +37,43 @@ def test_schedule_preview_and_plot(tmp_path, capsys):
     assert png.stat().st_size > 10_000
 
 
-def test_schedule_compare(tmp_path):
+def test_schedule_compare(tmp_path, capsys, monkeypatch):
+    """The plotted series are each schedule at steps 0 .. steps-1 (the registry's example
+    arguments), and the printed table holds their quantiles, last, min and max."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from optzoo.cli import schedule_cmd
+
+    plotted = {}
+    plot = schedule_cmd._plot_schedules
+
+    def spy(curves, registry, out):
+        plotted.update({n: np.asarray(vals) for n, (vals, _) in curves.items()})
+        plot(curves, registry, out)
+
+    monkeypatch.setattr(schedule_cmd, "_plot_schedules", spy)
     png = tmp_path / "cmp.png"
-    assert main(["schedule", "--compare", "step_decay,cosine_decay,one_cycle", "--steps", "300",
+    names = ["step_decay", "cosine_decay", "one_cycle"]
+    assert main(["schedule", "--compare", ",".join(names), "--steps", "300",
                  "--out", str(png)]) == 0
-    assert png.exists()
+    assert png.stat().st_size > 10_000
+    out = capsys.readouterr().out
+    assert list(plotted) == names
+    rows = {cells[0]: cells[1:] for cells in
+            ([c.strip() for c in line.strip().strip("│").split("│")]
+             for line in out.splitlines() if line.startswith("│"))}
+    for n in names:
+        sched, _ = schedule_cmd.build_schedule(n)
+        expected = np.asarray(jax.vmap(sched)(jnp.arange(300)), np.float64)
+        np.testing.assert_allclose(plotted[n], expected, rtol=1e-5, err_msg=n)  # XLA fusion
+        vals = plotted[n]
+        numbers = [vals[i] for i in (0, 74, 149, 224, 299)] + [vals.min(), vals.max()]
+        assert rows[n] == [f"{x:.4g}" for x in numbers], (n, rows[n])
+    # spot values of the example arguments (step_decay halves at 200; one_cycle peaks)
+    assert plotted["step_decay"][0] == plotted["step_decay"][199] == 2 * plotted["step_decay"][200]
+    assert np.argmax(plotted["one_cycle"]) > 0 and plotted["one_cycle"][0] < plotted["one_cycle"].max()
 
 
 @pytest.mark.parametrize(
@@ -82,7 +114,16 @@ def test_race_digits_small(tmp_path, capsys):
     assert "test accuracy" in out and "ms / step" in out
     rows = list(csv.DictReader(open(tmp_path / "results.csv")))
     assert {r["optimizer"] for r in rows} == {"sgd", "adam"}
-    assert (tmp_path / "results.md").read_text().count("\n| ") == 3
+    # ranked by final loss, each below the untrained ln(10) = 2.303 of ten classes
+    losses = [float(r["final loss"]) for r in rows]
+    assert [r["rank"] for r in rows] == ["1", "2"] and losses == sorted(losses)
+    assert all(0 < x < 2.303 for x in losses), losses
+    assert all(0 <= float(r["test accuracy"].rstrip("%")) <= 100 for r in rows)
+    # the Markdown table holds the same numbers as the CSV, row for row
+    md = [line for line in (tmp_path / "results.md").read_text().splitlines()
+          if line.startswith("| ")]
+    table = [[c.strip() for c in line.strip("| ").split(" | ")] for line in md]
+    assert table == [list(rows[0])] + [list(r.values()) for r in rows]
     assert (tmp_path / "loss_curves.png").stat().st_size > 10_000
 
 
