@@ -13,7 +13,6 @@ import pytest
 
 import optzoo
 from optzoo.transforms import _matrix as M
-from optzoo.transforms.shampoo import Factors
 from tests.helpers import x64
 
 DECOMPOSITIONS = {"svd", "eigh", "geqrf", "householder_product", "qr"}
@@ -325,7 +324,7 @@ def test_factors_are_replicated_matrices():
     params = {"w": jnp.zeros((16, 8)), "b": jnp.zeros(24)}
     for tx in (optzoo.shampoo(), optzoo.soap(precondition_1d=True)):
         state = _inner(tx.init(params))
-        for f in jax.tree.leaves(state, is_leaf=lambda x: isinstance(x, Factors)):
-            if isinstance(f, Factors):
+        for f in jax.tree.leaves(state, is_leaf=lambda x: isinstance(x, M.Factors)):
+            if isinstance(f, M.Factors):
                 assert all(m.ndim == 2 and m.shape[0] == m.shape[1] for m in f.mats
                            if m is not None)

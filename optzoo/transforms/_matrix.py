@@ -16,6 +16,7 @@ Shapes:
 * :func:`merge_small_dims` groups adjacent small dimensions of a shape into products
   not above a bound (the reshape that ``merge_dims`` options do before
   preconditioning a convolution kernel).
+* :class:`Factors` holds a leaf's per-axis matrices in a state.
 * :func:`mode_dot` multiplies one axis of a tensor by a matrix (the "mode-k
   product" of Kronecker-factored preconditioners) and moves that axis last, so
   applying it once per axis returns the axes in order.
@@ -24,9 +25,32 @@ Shapes:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+
+from optzoo import _validate as v
+
+
+class Factors(NamedTuple):
+    """The (d, d) matrices kept for one leaf, one per axis (``None`` for an axis
+    left unpreconditioned); ``()`` for a leaf with no axis. A state holds one per
+    param, in the params' tree: ``jax.tree.map(f, params, factors_tree)`` hands ``f``
+    each leaf with its ``Factors``."""
+
+    mats: tuple
+
+
+def is_factors(x: Any) -> bool:
+    """``is_leaf`` for trees of :class:`Factors`."""
+    return isinstance(x, Factors)
+
+
+def check_factors_match(fn: str, updates: Any, factors: Any) -> None:
+    """Raise unless ``factors`` (a tree of :class:`Factors`) has the structure of
+    ``updates`` (the message names both)."""
+    v.check_tree_match(fn, updates, jax.tree.map(lambda _: 0, factors, is_leaf=is_factors))
 
 
 def all_finite(*xs: jax.Array) -> jax.Array:
@@ -55,7 +79,8 @@ def inverse_root_svd(mat: jax.Array, p: float) -> tuple[jax.Array, jax.Array]:
     return root, all_finite(root)
 
 
-def eigh_descending(mat: jax.Array, jitter: float = 1e-30) -> tuple[jax.Array, jax.Array, jax.Array]:
+def eigh_descending(mat: jax.Array,
+                    jitter: float = 1e-30) -> tuple[jax.Array, jax.Array, jax.Array]:
     """``(eigenvalues, eigenvectors, ok)`` of the symmetric ``mat + jitter * I``, in
     descending order of eigenvalue (columns of ``eigenvectors``).
 

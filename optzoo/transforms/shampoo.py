@@ -16,23 +16,6 @@ from optzoo.transforms import _matrix as M
 from optzoo.transforms._dtypes import wide
 
 
-class Factors(NamedTuple):
-    """The (d, d) matrices of one leaf, one per preconditioned dimension (``None``
-    for a dimension left unpreconditioned); ``()`` for a scalar or an empty leaf."""
-
-    mats: tuple
-
-
-def _is_factors(x: Any) -> bool:
-    return isinstance(x, Factors)
-
-
-def params_shaped(fn: str, updates: Any, factors: Any) -> None:
-    """Raise unless ``factors`` (a tree of :class:`Factors`) has the structure of
-    ``updates``."""
-    v.check_tree_match(fn, updates, jax.tree.map(lambda _: 0, factors, is_leaf=_is_factors))
-
-
 class ShampooState(NamedTuple):
     """State of :func:`scale_by_shampoo`.
 
@@ -87,7 +70,7 @@ def scale_by_shampoo(momentum: float = 0.0, weight_decay: float = 0.0,
         def factors(p, fill):
             dt = _dtypes.state_dtype(None, p)
             dims = _preconditioned_dims(p, max_precondition_dim)
-            return Factors(tuple(fill(d, dt) if keep else None
+            return M.Factors(tuple(fill(d, dt) if keep else None
                                  for d, keep in zip(p.shape, dims)))
 
         stats = jax.tree.map(
@@ -97,7 +80,7 @@ def scale_by_shampoo(momentum: float = 0.0, weight_decay: float = 0.0,
         return ShampooState(jnp.zeros([], jnp.int32), buf, stats, roots)
 
     def update_fn(updates, state, params=None):
-        params_shaped(fn, updates, state.stats)
+        M.check_factors_match(fn, updates, state.stats)
         if not _blocks.is_zero(weight_decay):
             v.require_args(fn, params)
         first = state.count == 0
@@ -118,7 +101,7 @@ def scale_by_shampoo(momentum: float = 0.0, weight_decay: float = 0.0,
         gs = jax.tree.map(direction, updates, bufs, ps)
 
         def accumulate(g, fac):
-            return Factors(tuple(
+            return M.Factors(tuple(
                 None if s is None else (wide(s) + M.unfold_gram(g, k)).astype(s.dtype)
                 for k, s in enumerate(fac.mats)))
 
@@ -136,9 +119,9 @@ def scale_by_shampoo(momentum: float = 0.0, weight_decay: float = 0.0,
                         continue
                     root, ok = M.inverse_root_svd(wide(s), 2 * order)
                     out.append(M.keep_if_ok(ok, root, r))
-                return Factors(tuple(out))
+                return M.Factors(tuple(out))
 
-            return jax.tree.map(leaf, stats, roots, is_leaf=_is_factors)
+            return jax.tree.map(leaf, stats, roots, is_leaf=M.is_factors)
 
         roots = jax.lax.cond(compute, roots_of, lambda ops: ops[1], (stats, state.roots))
 

@@ -16,7 +16,6 @@ from optzoo.transforms import _dtypes
 from optzoo.transforms import _matrix as M
 from optzoo.transforms._dtypes import wide
 from optzoo.transforms._tree import value_at
-from optzoo.transforms.shampoo import Factors, _is_factors, params_shaped
 
 DATA_FORMATS = ("channels_first", "channels_last")
 
@@ -217,7 +216,7 @@ def soap(learning_rate: _blocks.ScalarOrSchedule = 3e-3, b1: float = 0.95, b2: f
     def init_fn(params):
         def factors(p, fill):
             lay, dt = layout(p), _dtypes.state_dtype(None, p)
-            return Factors(tuple(fill(d, dt) if keep else None
+            return M.Factors(tuple(fill(d, dt) if keep else None
                                  for d, keep in zip(lay.work, lay.kept)))
 
         gg = jax.tree.map(lambda p: factors(p, lambda d, dt: jnp.zeros((d, d), dt)), params)
@@ -226,7 +225,7 @@ def soap(learning_rate: _blocks.ScalarOrSchedule = 3e-3, b1: float = 0.95, b2: f
         return SOAPState(jnp.zeros([], jnp.int32), z, z, gg, q)
 
     def update_fn(updates, state, params=None):
-        params_shaped(fn, updates, state.gg)
+        M.check_factors_match(fn, updates, state.gg)
         if decay:
             v.require_args(fn, params)
         s = state.count  # calls before this one: the reference's ``step``
@@ -268,7 +267,7 @@ def soap(learning_rate: _blocks.ScalarOrSchedule = 3e-3, b1: float = 0.95, b2: f
                 outer = [jnp.outer(gw, gw)]
             else:
                 outer = [M.unfold_gram(gw, k) for k in range(gw.ndim)]
-            return Factors(tuple(None if m is None else _lerp(wide(m), o, 1.0 - sb)
+            return M.Factors(tuple(None if m is None else _lerp(wide(m), o, 1.0 - sb)
                                  for m, o in zip(fac.mats, outer)))
 
         gg = jax.tree.map(statistics, updates, state.gg)
@@ -284,9 +283,9 @@ def soap(learning_rate: _blocks.ScalarOrSchedule = 3e-3, b1: float = 0.95, b2: f
                         continue
                     _, vecs, ok = M.eigh_descending(m)
                     out.append(M.keep_if_ok(ok, vecs, q))
-                return Factors(tuple(out))
+                return M.Factors(tuple(out))
 
-            return jax.tree.map(leaf, gg, qs, is_leaf=_is_factors)
+            return jax.tree.map(leaf, gg, qs, is_leaf=M.is_factors)
 
         qs = jax.lax.cond(first, eigenbases, lambda ops: ops[1], (gg, state.q))
 
@@ -295,8 +294,8 @@ def soap(learning_rate: _blocks.ScalarOrSchedule = 3e-3, b1: float = 0.95, b2: f
 
         def power_iteration(operands):
             gg, qs, nu = operands
-            gg_l = jax.tree.leaves(gg, is_leaf=_is_factors)
-            q_l = jax.tree.leaves(qs, is_leaf=_is_factors)
+            gg_l = jax.tree.leaves(gg, is_leaf=M.is_factors)
+            q_l = jax.tree.leaves(qs, is_leaf=M.is_factors)
             new_q, new_nu = [], []
             for lay, fac, old, nu_leaf in zip(layouts, gg_l, q_l, jax.tree.leaves(nu)):
                 work = lay.to_work(nu_leaf)
@@ -312,7 +311,7 @@ def soap(learning_rate: _blocks.ScalarOrSchedule = 3e-3, b1: float = 0.95, b2: f
                     new, ok = M.orthonormal_basis(jnp.take(prod, order, axis=1))
                     out.append(M.keep_if_ok(ok, new, q))
                     work = jnp.where(ok, jnp.take(work, order, axis=k), work)
-                new_q.append(Factors(tuple(out)))
+                new_q.append(M.Factors(tuple(out)))
                 new_nu.append(lay.from_work(work))
             return jax.tree.unflatten(treedef, new_q), jax.tree.unflatten(treedef, new_nu)
 
@@ -329,6 +328,6 @@ def soap(learning_rate: _blocks.ScalarOrSchedule = 3e-3, b1: float = 0.95, b2: f
 
 
 def _store_factors(new, old):
-    return jax.tree.map(lambda n, o: Factors(tuple(
+    return jax.tree.map(lambda n, o: M.Factors(tuple(
         None if a is None else _dtypes.store_leaf(a, b.dtype) for a, b in zip(n.mats, o.mats))),
-        new, old, is_leaf=_is_factors)
+        new, old, is_leaf=M.is_factors)
