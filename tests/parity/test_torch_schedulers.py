@@ -193,17 +193,20 @@ PLATEAU = [
     ("min, abs, patience=0, eps=0.02, factor=0.7",
      dict(threshold_mode="abs", patience=0, eps=0.02, factor=0.7)),
     ("max, rel, patience=5, cooldown=2", dict(mode="max", patience=5, cooldown=2)),
-    # Thresholds above the metric's step noise (0.1 per step), so that which side of
-    # ``best * (1 -+ threshold)`` or ``best -+ threshold`` a value falls on decides
-    # reductions: the default 1e-4 hides a threshold applied with the wrong sign.
-    ("min, rel, threshold=0.05, patience=2",
-     dict(threshold_mode="rel", threshold=0.05, patience=2)),
-    ("max, rel, threshold=0.05, patience=2",
-     dict(mode="max", threshold_mode="rel", threshold=0.05, patience=2)),
-    ("min, abs, threshold=0.05, patience=2",
-     dict(threshold_mode="abs", threshold=0.05, patience=2)),
-    ("max, abs, threshold=0.05, patience=2",
-     dict(mode="max", threshold_mode="abs", threshold=0.05, patience=2)),
+    # Thresholds of the order of the metric's step noise (0.1 per step), so that which
+    # side of ``best * (1 -+ threshold)`` or ``best -+ threshold`` a value falls on
+    # decides reductions: the default 1e-4 hides a threshold applied with the wrong
+    # sign. A gentle factor and a long patience keep the lr from reaching its floor
+    # early (a threshold with the wrong sign then moves 219 of the 300 steps' lr for
+    # min, 95 for max).
+    ("min, rel, threshold=0.05, patience=10, factor=0.8",
+     dict(threshold_mode="rel", threshold=0.05, patience=10, factor=0.8)),
+    ("max, rel, threshold=0.05, patience=10, factor=0.8",
+     dict(mode="max", threshold_mode="rel", threshold=0.05, patience=10, factor=0.8)),
+    ("min, abs, threshold=0.05, patience=10, factor=0.8",
+     dict(threshold_mode="abs", threshold=0.05, patience=10, factor=0.8)),
+    ("max, abs, threshold=0.05, patience=10, factor=0.8",
+     dict(mode="max", threshold_mode="abs", threshold=0.05, patience=10, factor=0.8)),
 ]
 
 
