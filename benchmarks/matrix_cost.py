@@ -41,6 +41,7 @@ import numpy as np
 
 import optzoo
 from optzoo import registry
+from optzoo.cli.bench.hlo import analyse
 from optzoo.cli.bench.machine import load_average, machine_description
 from optzoo.cli.bench.timing import rel_spread, time_interleaved
 
@@ -138,19 +139,22 @@ def state_bytes(tx, params) -> int:
 
 
 def runner(tx, params, loss, value_fn: bool):
-    """A no-argument call that takes one step and waits for it, and the compile time."""
+    """A no-argument call that takes one step and waits for it, the compile time and
+    the bytes the compiled step's kernels read and write (``hlo.analyse``; the
+    branches of a ``lax.cond`` all counted)."""
     step = make_step(tx, loss, value_fn)
     box = [params, tx.init(params)]
     t0 = time.perf_counter()
-    step.lower(*box).compile()
+    compiled = step.lower(*box).compile()
     compile_s = time.perf_counter() - t0
+    traffic = analyse(compiled).get("bytes_moved")
 
     def run():
         p, s, v = step(*box)
         jax.block_until_ready((p, s, v))
         box[0], box[1] = p, s
 
-    return run, compile_s
+    return run, compile_s, traffic
 
 
 def kinds(m: Method) -> tuple[str, ...]:
@@ -165,14 +169,15 @@ def measure_size(size: str, methods: list[Method], timed: set[str], repeats: int
     d = SIZES[size]
     params, loss = problem(d)
     n = sum(x.size for x in jax.tree.leaves(params))
-    runners, compiles, nbytes = {}, {}, {}
+    runners, compiles, traffic, nbytes = {}, {}, {}, {}
     for m in methods:
         nbytes[m.label] = state_bytes(m.make(kinds(m)[-1]), params)
         if m.label not in timed:
             continue
         for kind in kinds(m):
             key = (m.label, kind)
-            runners[key], compiles[key] = runner(m.make(kind), params, loss, m.value_fn)
+            runners[key], compiles[key], traffic[key] = runner(m.make(kind), params, loss,
+                                                               m.value_fn)
     # a step longer than SLOW_S (the preconditioner refreshes at 10^6) is timed in
     # rounds of its own, fewer of them, so that it does not set the run's length
     slow = {}
@@ -188,11 +193,12 @@ def measure_size(size: str, methods: list[Method], timed: set[str], repeats: int
         samples.update(time_interleaved(slow, slow_repeats, 0.0, warmup=0))
     med = {k: float(np.median(v)) for k, v in samples.items()}
     spread = {k: rel_spread(v) for k, v in samples.items()}
-    return n, med, spread, compiles, nbytes
+    return n, med, spread, compiles, traffic, nbytes
 
 
-def rows_for(size, n, methods, med, spread, compiles, nbytes):
+def rows_for(size, n, methods, med, spread, compiles, traffic, nbytes):
     base_t, base_b = med[("adam", "default")], nbytes["adam"]
+    base_traffic = traffic[("adam", "default")]
     rows = []
     for m in methods:
         if (m.label, kinds(m)[0]) not in med:  # state only
@@ -200,7 +206,8 @@ def rows_for(size, n, methods, med, spread, compiles, nbytes):
                 "size": size, "n": n, "label": m.label, "t": None, "x_t": None,
                 "plain": None, "refresh": None, "every": m.every, "x_refresh": None,
                 "bytes": nbytes[m.label], "x_bytes": nbytes[m.label] / base_b,
-                "spread": None, "compile": None, "note": m.note + " (not timed at this size)"})
+                "spread": None, "compile": None, "traffic": None,
+                "note": m.note + " (not timed at this size)"})
             continue
         if m.refresh_share is None:
             t = med[(m.label, "default")]
@@ -217,14 +224,18 @@ def rows_for(size, n, methods, med, spread, compiles, nbytes):
             "plain": plain, "refresh": refresh, "every": m.every,
             "x_refresh": None if refresh is None else refresh / base_t,
             "bytes": nbytes[m.label], "x_bytes": nbytes[m.label] / base_b,
-            "spread": spr, "compile": comp, "note": m.note})
+            "spread": spr, "compile": comp, "note": m.note,
+            # without a lax.cond the compiled step's traffic is that of every step
+            "traffic": (traffic[(m.label, "default")] / base_traffic
+                        if m.refresh_share is None and traffic[(m.label, "default")] else None)})
     return rows
 
 
 def table(rows) -> list[str]:
     out = ["| n | optimizer | ms/step at defaults | x adam | refresh every | ms/refresh step "
-           "| x adam | ms/plain step | state MB | x adam | spread | compile s | step holds |",
-           "|---:|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+           "| x adam | ms/plain step | state MB | x adam | bytes moved x adam | spread "
+           "| compile s | step holds |",
+           "|---:|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
 
     def ms(x):
         return "-" if x is None else f"{x * 1e3:.3f}" if x < 0.01 else f"{x * 1e3:.1f}"
@@ -237,6 +248,7 @@ def table(rows) -> list[str]:
             f"| {r['n']:,} | {r['label']} | {ms(r['t'])} | {num(r['x_t'], '.2f')} | "
             f"{r['every']} | {ms(r['refresh'])} | {num(r['x_refresh'], '.2f')} | "
             f"{ms(r['plain'])} | {r['bytes'] / 2**20:.1f} | {r['x_bytes']:.2f} | "
+            f"{num(r['traffic'], '.2f')} | "
             f"{'-' if r['spread'] is None else format(100 * r['spread'], '.0f') + '%'} | "
             f"{num(r['compile'], '.1f')} | {r['note']} |")
     return out
@@ -245,7 +257,7 @@ def table(rows) -> list[str]:
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="1e5,1e6,1e7")
-    ap.add_argument("--repeats", default="15,15,7",
+    ap.add_argument("--repeats", default="31,31,15",
                     help="rounds at each size, in the order of --sizes")
     ap.add_argument("--slow-repeats", type=int, default=3,
                     help=f"rounds for a step longer than {SLOW_S} s")
@@ -278,10 +290,10 @@ def main(argv=None):
         if left:
             notes.append(f"n = {size}: state bytes only (not timed) for {', '.join(left)}")
         t0 = time.perf_counter()
-        n, med, spread, compiles, nbytes = measure_size(
+        n, med, spread, compiles, traffic, nbytes = measure_size(
             size, methods, timed, repeats[min(i, len(repeats) - 1)], args.slow_repeats,
             args.sample_s)
-        new = rows_for(size, n, methods, med, spread, compiles, nbytes)
+        new = rows_for(size, n, methods, med, spread, compiles, traffic, nbytes)
         rows += new
         print("\n".join(table(new)[2:]), f"\n({size}: {time.perf_counter() - t0:.0f} s)",
               flush=True)
@@ -322,6 +334,12 @@ def write(path, command, header, lines, notes, skipped, load_start, load_end, to
            "- `ms/refresh step`: the step with the preconditioner refresh due (frequency "
            "1); `ms/plain step`: never due (frequency 10^9).",
            "- `state MB`: bytes of the arrays `init` returns; adam's is two moments.",
+           "- `bytes moved x adam`: what the compiled step's kernels read and write "
+           "(`optzoo.cli.bench.hlo.analyse`), against adam's; given only where the step "
+           "has no `lax.cond` (the others' programs hold both branches). It does not "
+           "depend on the machine's load. With this quadratic loss sam's second gradient "
+           "`p + e - 1` fuses into the update's kernels, so sam moves what adam moves; on "
+           "a model its second gradient is a second forward and backward pass.",
            ""]
     with open(path, "w") as f:
         f.write("\n".join(md))
