@@ -460,8 +460,10 @@ def kron(
     *,
     seed: int = 0,
 ) -> optax.GradientTransformation:
-    r"""PSGD-Kron (Li, 2015; 2018): momentum preconditioned by a Kronecker product of
-    factors fitted online to random probes.
+    r"""PSGD-Kron (Li, 2018): momentum preconditioned by Kronecker factors fitted online.
+
+    The factors are fitted to random probes (Li, 2015, preconditioned SGD; 2018,
+    Kronecker-product preconditioners).
 
     Each leaf is handled in its working shape (:func:`kron_factor_shapes`: a scalar as
     ``(1,)``; with ``merge_dims`` a tensor of more than two dimensions as a matrix)
