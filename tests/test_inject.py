@@ -441,3 +441,32 @@ def test_every_optimizer_and_flavor_has_a_case():
                    if n[0].isupper() and inspect.isfunction(getattr(module, n))}
         have = {public_name(k).split(".", 1)[1] for k in CASES if k.startswith(prefix + ".")}
         assert classes <= have, (prefix, sorted(classes - have))
+
+
+@pytest.mark.parametrize("injected,plain", [
+    (lambda: optax.inject_hyperparams(z.sgd)(learning_rate=0.1, momentum=0.0, weight_decay=0.0),
+     lambda: optax.sgd(0.1)),
+    (lambda: optax.inject_hyperparams(z.rmsprop)(learning_rate=0.1, momentum=0.0),
+     lambda: z.rmsprop(0.1)),
+    (lambda: optax.inject_hyperparams(z.adamw)(learning_rate=0.1, weight_decay=0.0),
+     lambda: z.adam(0.1)),
+], ids=["sgd", "rmsprop", "adamw"])
+def test_zero_valued_injected_options_give_the_optimizer_without_them(injected, plain):
+    """A momentum or weight decay of 0 held in the state as an array (concrete at
+    ``init``, traced at ``update``) gives, step for step, the updates of the optimizer
+    without that block: plain SGD, RMSprop without momentum, Adam (float64: in float32
+    Adam's ``1 - b2^t`` rounds differently from an array ``b2`` than from a Python
+    float, by up to 1e-5 relative)."""
+    rng = np.random.default_rng(7)
+    with x64():
+        params = {"w": jnp.asarray(rng.normal(size=(4, 3))), "b": jnp.asarray(rng.normal(size=3))}
+        a, b = injected(), plain()
+        sa, sb = a.init(params), b.init(params)
+        step_a, step_b = jax.jit(a.update), jax.jit(b.update)
+        for k in range(5):
+            grads = jax.tree.map(lambda p, k=k: jnp.cos(p * (k + 1.0)) + 0.1 * p, params)
+            ua, sa = step_a(grads, sa, params)
+            ub, sb = step_b(grads, sb, params)
+            assert max_rel_err(ua, ub) <= TOL, f"step {k + 1}: {max_rel_err(ua, ub):.2e}"
+            assert max(float(jnp.max(jnp.abs(x))) for x in jax.tree.leaves(ua)) > 1e-3
+            params = optax.apply_updates(params, ua)
