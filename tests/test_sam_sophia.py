@@ -391,3 +391,22 @@ def test_friendly_sam_by_hand():
                 np.testing.assert_allclose(state.momentum[k], m[k], rtol=1e-12)
             params = optax.apply_updates(params, u)
             p = {k: p[k] - lr * g_sam[k] for k in p}
+
+
+@pytest.mark.parametrize("name", ["sam", "sophia_h"])
+def test_nnx_train_step_trains(name):
+    """Through ``nnx.Optimizer``, ``value_fn`` is a function of the parameter state."""
+    nnx = pytest.importorskip("flax.nnx")
+    x, y, _, _ = _regression()
+    model = nnx.Linear(6, 1, rngs=nnx.Rngs(0))
+    optimizer = nnx.Optimizer(model, OPTIMIZERS[name](), wrt=nnx.Param)
+
+    def loss_fn(m, batch):
+        xb, yb = batch
+        return jnp.mean((m(xb)[:, 0] - yb) ** 2)
+
+    step = optzoo.make_train_step(loss_fn, optimizer)
+    first = float(loss_fn(model, (x, y)))
+    for _ in range(150):
+        step(model, optimizer, (x, y))
+    assert float(loss_fn(model, (x, y))) < 0.05 * first
