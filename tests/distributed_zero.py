@@ -12,7 +12,7 @@ weigh under 1% of a split Adam state):
   each device holds are summed from the arrays' addressable shards; ``fraction`` is
   the largest device's bytes over ``total / 8`` (1.0: a perfect split; 8.0: the
   state is replicated);
-- for the cases named by ``--train=a,b,...``: ``STEPS`` jitted steps with the
+- for the cases named by ``--train="a;b;..."``: ``STEPS`` jitted steps with the
   ZeRO-1 state equal the same steps with the state replicated, params and every
   state leaf (``train_err``: the largest ``max|a - b| / max|b|`` over the leaves),
   on the smaller params ``TRAIN_SHAPES`` (Newton's Hessian stays small);
@@ -22,13 +22,19 @@ weigh under 1% of a split Adam state):
 
 Prints one JSON object per line:
 ``{"case", "errors", "fraction", "total_bytes", "train_err"}``.
-Usage: ``python -m tests.distributed_zero [--train=a,b] [--only-train] [--recipes]
-[case ...]`` (``--only-train``: only the cases of ``--train``).
+``--measure="a;b"`` materialises the state of those cases only (the others are
+traced and laid out; ``fraction`` NaN). ``--collectives`` adds ``"collectives"``: the collective ops of the compiled ZeRO-1
+step and their result bytes (see :func:`collectives`).
+Usage: ``python -m tests.distributed_zero [--train="a;b"] [--measure="a;b"]
+[--only-train] [--recipes]
+[--collectives] [case ...]`` (``--only-train``: only the cases of ``--train``).
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
 import sys
 
 import jax
@@ -81,7 +87,7 @@ def rel_err(a, b) -> float:
     return worst
 
 
-def check(name: str, mesh: Mesh, train: bool) -> dict:
+def check(name: str, mesh: Mesh, train: bool, measure: bool = True) -> dict:
     errors, fraction, total, train_err = [], float("nan"), 0, float("nan")
     tx = make(name)
     base = params()
@@ -97,10 +103,11 @@ def check(name: str, mesh: Mesh, train: bool) -> dict:
             if bad:
                 errors.append(f"{mode}: leaves without a NamedSharding: {bad[:3]}")
         replicated = {k: jax.device_put(v, NamedSharding(mesh, P())) for k, v in base.items()}
-        state = distributed.init(tx, replicated, mesh, mode="zero1")
-        total = sum(x.nbytes for x in jax.tree.leaves(state))
-        per_device = device_bytes(state)
-        fraction = max(per_device.values(), default=0) / (total / 8) if total else 1.0
+        if measure:
+            state = distributed.init(tx, replicated, mesh, mode="zero1")
+            total = sum(x.nbytes for x in jax.tree.leaves(state))
+            per_device = device_bytes(state)
+            fraction = max(per_device.values(), default=0) / (total / 8) if total else 1.0
         if train:
             base = params(TRAIN_SHAPES)
             replicated = {k: jax.device_put(v, NamedSharding(mesh, P()))
@@ -183,18 +190,59 @@ def recipe(mode: str) -> dict:
             "total_bytes": total, "train_err": train_err}
 
 
+_COLLECTIVE = re.compile(r"=\s*(\([^=]*?\)|[a-z]+\d*\[[\d,]*\])\S*\s+"
+                         r"(all-reduce|all-gather|reduce-scatter|all-to-all|"
+                         r"collective-permute)(?:-start)?\(")
+_ARRAY = re.compile(r"([a-z]+)(\d+)\[([\d,]*)\]")
+
+
+def collectives(name: str, mesh: Mesh) -> dict:
+    """The collectives XLA put in one ZeRO-1 step of ``name`` on ``TRAIN_SHAPES``
+    (the loss has no data, so the gradient needs none: all of them are the
+    optimizer's): ``{op: [count, result bytes]}``."""
+    tx, case = make(name), ZOO[name]
+    base = params(TRAIN_SHAPES)
+    replicated = {k: jax.device_put(v, NamedSharding(mesh, P())) for k, v in base.items()}
+    loss_fn = quadratic(base)
+    sh = distributed.state_shardings(tx, replicated, mesh, mode="zero1")
+
+    def step(p, s):
+        g = jax.grad(loss_fn)(p)
+        u, s = tx.update(g, s, p, **step_kwargs(case, p, loss_fn, g))
+        return optax.apply_updates(p, u), s
+
+    state = jax.jit(tx.init, out_shardings=sh)(replicated)
+    text = jax.jit(step, out_shardings=(jax.tree.map(lambda x: x.sharding, replicated), sh)
+                   ).lower(replicated, state).compile().as_text()
+    out: dict = {}
+    for shape, op in _COLLECTIVE.findall(text):
+        nbytes = sum(int(bits) // 8 * math.prod(int(d) for d in dims.split(",") if d)
+                     for _, bits, dims in _ARRAY.findall(shape))
+        count, total = out.get(op, [0, 0])
+        out[op] = [count + 1, total + nbytes]
+    return out
+
+
 def main(argv):
     flags = [a for a in argv if a.startswith("--")]
-    train = set()
+    train, measure = set(), None
     for f in flags:
         if f.startswith("--train="):
-            train |= {n for n in f.split("=", 1)[1].split(",") if n}
+            train |= {n for n in f.split("=", 1)[1].split(";") if n}
+        if f.startswith("--measure="):
+            measure = {n for n in f.split("=", 1)[1].split(";") if n}
     names = [a for a in argv if not a.startswith("--")] or list(ZOO)
     if "--only-train" in flags:
         names = [n for n in names if n in train]
     mesh = Mesh(np.array(jax.devices()[:8]), ("data",))
     for name in names:
-        print(json.dumps(check(name, mesh, name in train)), flush=True)
+        r = check(name, mesh, name in train, measure is None or name in measure)
+        if "--collectives" in flags:
+            try:
+                r["collectives"] = collectives(name, mesh)
+            except Exception as e:
+                r["errors"].append(f"collectives: {type(e).__name__}: {str(e)[:300]}")
+        print(json.dumps(r), flush=True)
     if "--recipes" in flags:
         for mode in distributed.MODES:
             print(json.dumps(recipe(mode)), flush=True)
