@@ -353,8 +353,9 @@ def test_every_parity_test_has_a_row_in_the_record(request):
     recorded = {r.get("test") for r in rows}
     tests = [item.nodeid for item in request.session.items
              if "record_parity" in getattr(item, "fixturenames", ())]
-    assert recorded != {None}, ("optzoo/parity.json names no tests (written before its rows "
-                                "did): regenerate it with python -m tests.parity.report")
+    assert not tests or recorded != {None}, (
+        "optzoo/parity.json names no tests (written before its rows did): regenerate it "
+        "with python -m tests.parity.report")
     missing = [t for t in tests if t not in recorded]
     assert not missing, (f"{len(missing)} of {len(tests)} parity tests have no row in "
                          f"optzoo/parity.json (python -m tests.parity.report): {missing}")
