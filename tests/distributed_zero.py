@@ -23,11 +23,12 @@ weigh under 1% of a split Adam state):
 Prints one JSON object per line:
 ``{"case", "errors", "fraction", "total_bytes", "train_err"}``.
 ``--measure="a;b"`` materialises the state of those cases only (the others are
-traced and laid out; ``fraction`` NaN). ``--collectives`` adds ``"collectives"``: the collective ops of the compiled ZeRO-1
-step and their result bytes (see :func:`collectives`).
+traced and laid out; ``fraction`` NaN). ``--collectives`` adds ``"collectives"``:
+the collective ops of the compiled ZeRO-1 step and their result bytes (see
+:func:`collectives`).
 Usage: ``python -m tests.distributed_zero [--train="a;b"] [--measure="a;b"]
-[--only-train] [--recipes]
-[--collectives] [case ...]`` (``--only-train``: only the cases of ``--train``).
+[--only-train] [--recipes] [--collectives] [case ...]``
+(``--only-train``: only the cases of ``--train``).
 """
 
 from __future__ import annotations
