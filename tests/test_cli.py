@@ -73,7 +73,8 @@ def test_schedule_compare(tmp_path, capsys, monkeypatch):
         assert rows[n] == [f"{x:.4g}" for x in numbers], (n, rows[n])
     # spot values of the example arguments (step_decay halves at 200; one_cycle peaks)
     assert plotted["step_decay"][0] == plotted["step_decay"][199] == 2 * plotted["step_decay"][200]
-    assert np.argmax(plotted["one_cycle"]) > 0 and plotted["one_cycle"][0] < plotted["one_cycle"].max()
+    one_cycle = plotted["one_cycle"]
+    assert np.argmax(one_cycle) > 0 and one_cycle[0] < one_cycle.max()
 
 
 @pytest.mark.parametrize(

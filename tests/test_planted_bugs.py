@@ -60,12 +60,14 @@ PLANTS = {
     # Keras Adamax ignores beta_1.
     "keras-adamax-beta_1-dropped": Plant(
         "optzoo/keras/optimizers.py",
-        (("_adam.scale_by_adamax(\n        beta_1, beta_2,", "_adam.scale_by_adamax(\n        0.9, beta_2,"),),
+        (("_adam.scale_by_adamax(\n        beta_1, beta_2,",
+          "_adam.scale_by_adamax(\n        0.9, beta_2,"),),
         ("tests/parity/test_keras_optimizers.py::test_parity",), k="Adamax"),
     # The L-BFGS parity test records its result only once its asserts passed.
     "lbfgs-records-after-asserting": Plant(
         "tests/parity/test_torch_lbfgs.py",
-        (('        worst = max(errs)\n        record_parity("torch", "LBFGS", config, worst, STEPS)\n',
+        (("        worst = max(errs)\n"
+          '        record_parity("torch", "LBFGS", config, worst, STEPS)\n',
           "        worst = max(errs)\n"),
          ("        assert float(loss(params)) < 0.5 * float(loss(jax.tree.map(jnp.asarray, p0)))\n",
           "        assert float(loss(params)) < 0.5 * float(loss(jax.tree.map(jnp.asarray, p0)))\n"
@@ -89,12 +91,14 @@ PLANTS = {
         (f"{PT}::test_matches_torch",), k="RMSprop"),
     "one-cycle-first-phase-one-step-late": Plant(
         "optzoo/schedules/cyclic.py",
-        (("ends = [float(pct_start * total_steps) - 1.0,", "ends = [float(pct_start * total_steps),"),),
+        (("ends = [float(pct_start * total_steps) - 1.0,",
+          "ends = [float(pct_start * total_steps),"),),
         (f"{SCHED}::test_cyclic_lr_and_momentum_match_torch",), k="OneCycleLR"),
     # The schedule command evaluates steps 1..n instead of 0..n-1.
     "cli-schedule-values-off-by-one": Plant(
         "optzoo/cli/schedule_cmd.py",
-        (("t = jnp.arange(steps, dtype=jnp.int32)", "t = jnp.arange(1, steps + 1, dtype=jnp.int32)"),),
+        (("t = jnp.arange(steps, dtype=jnp.int32)",
+          "t = jnp.arange(1, steps + 1, dtype=jnp.int32)"),),
         ("tests/test_cli.py::test_schedule_compare",)),
 }
 

@@ -384,6 +384,7 @@ def test_report_is_written_only_after_a_passing_run(tmp_path, monkeypatch, capsy
         assert not list((tmp_path / "docs").iterdir()) + list((tmp_path / "optzoo").iterdir())
     monkeypatch.setattr(report, "run_suite", suite(0, rows))
     assert report.main() == 0
-    assert "| torch | `Adam` | lr=0.01 | 100 | 3.00e-14 |" in (tmp_path / "docs" / "parity.md").read_text()
+    table = (tmp_path / "docs" / "parity.md").read_text()
+    assert "| torch | `Adam` | lr=0.01 | 100 | 3.00e-14 |" in table
     data = json.loads((tmp_path / "optzoo" / "parity.json").read_text())
     assert data["records"] == rows
