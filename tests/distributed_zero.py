@@ -191,7 +191,7 @@ def recipe(mode: str) -> dict:
             "total_bytes": total, "train_err": train_err}
 
 
-_COLLECTIVE = re.compile(r"=\s*(\([^=]*?\)|[a-z]+\d*\[[\d,]*\])\S*\s+"
+_COLLECTIVE = re.compile(r"=\s*(\([^()]*\)|[a-z]+\d*\[[\d,]*\])\S*\s+"
                          r"(all-reduce|all-gather|reduce-scatter|all-to-all|"
                          r"collective-permute)(?:-start)?\(")
 _ARRAY = re.compile(r"([a-z]+)(\d+)\[([\d,]*)\]")
