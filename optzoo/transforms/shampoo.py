@@ -147,23 +147,27 @@ def scale_by_shampoo(momentum: float = 0.0, weight_decay: float = 0.0,
     family="matrix", reference="Gupta et al. 2018 (Shampoo)", year=2018,
     counterparts=(R.reference(
         "pytorch_optimizer", "Shampoo",
-        "maximize not taken (negate the loss); a failed inverse root (a singular factor "
-        "with matrix_eps = 0, a non-finite gradient) keeps the previous one where the "
-        "reference writes inf or NaN; max_precondition_dim is optzoo's (None, every "
-        "dimension, is the reference)"),),
+        "maximize not taken (negate the loss; with momentum the reference's maximize "
+        "also mixes the un-negated first gradient into its first step); a failed "
+        "inverse root (a singular factor with matrix_eps = 0, a non-finite gradient) "
+        "keeps the previous one where the reference writes inf or NaN; "
+        "max_precondition_dim is optzoo's (None, every dimension, is the reference)"),),
     ranges={"learning_rate": "[0, inf)", "momentum": "[0, 1)", "weight_decay": "[0, inf)",
             "preconditioning_compute_steps": "[1, inf)", "matrix_eps": "[0, inf)",
             "max_precondition_dim": "[1, inf)"},
     # matrix_eps of order one in the examples: the generated tests start from
     # rank-deficient statistics in float32, where with matrix_eps = 1e-4 a start moved
     # by one ulp moves the 20-step result by 2e-2 (the roots' smallest singular values
-    # are matrix_eps plus rounding); at 0.5 by 2.4e-7
+    # are matrix_eps plus rounding); at 0.5 by 2.4e-7. A vector's statistic
+    # matrix_eps I + g g^T is singular but for matrix_eps, and its root ``^(-1/2)``
+    # scales the rounding left in g's null space by matrix_eps^(-1/2): 1e3 at 1e-6,
+    # where jit and eager differed by 1e-4
     examples={"": dict(learning_rate=0.02, momentum=0.5, matrix_eps=1.0),
               "coupled,every 3": dict(learning_rate=0.01, weight_decay=0.01,
                                       preconditioning_compute_steps=3, matrix_eps=0.5),
               "decoupled,max dim": dict(learning_rate=0.01, weight_decay=0.02,
                                         weight_decouple=True, fixed_decay=True,
-                                        max_precondition_dim=10)},
+                                        matrix_eps=0.5, max_precondition_dim=10)},
 )
 @v.named
 def shampoo(learning_rate: _blocks.ScalarOrSchedule = 1e-3, momentum: float = 0.0,
