@@ -41,7 +41,8 @@ allocated to compute the layout)::
     params, state, loss = step(params, state, batch)
 
 or, by hand, ``jax.jit(tx.init, out_shardings=state_shardings(tx, params, mesh))``
-and ``jax.jit(step, out_shardings=(param_shardings(...), state_shardings(...), None))``.
+and ``jax.jit(step, out_shardings=(param_shardings(...), state_shardings(...), rep))``
+with ``rep = NamedSharding(mesh, P())`` for the loss.
 """
 
 from __future__ import annotations
