@@ -326,7 +326,14 @@ def _asserts_before_recording(fn: ast.FunctionDef) -> list[int]:
         name = getattr(f, "attr", getattr(f, "id", ""))
         return name.startswith("assert_") or name == "raises"
 
-    return sorted(n.lineno for n in ast.walk(fn) if checks(n) and n.lineno < min(records))
+    def own_nodes(node):  # not those of functions defined inside (run when called)
+        for child in ast.iter_child_nodes(node):
+            if not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda,
+                                      ast.ClassDef)):
+                yield child
+                yield from own_nodes(child)
+
+    return sorted(n.lineno for n in own_nodes(fn) if checks(n) and n.lineno < min(records))
 
 
 def test_parity_results_are_recorded_before_they_are_asserted():
