@@ -96,6 +96,7 @@ def _run(record_parity, ref_kw: dict, ours_kw: dict, seed: int, min_balances: in
     if not float32:
         mp.setattr(kt, "_solve_triangular_right", solve_right_float64)
     balances = skips = 0
+    out_of_step = []  # steps where the two sides' counters or draws disagree
     try:
         with torch._dynamo.config.patch(disable=True), x64():
             tx = optzoo.kron(**ours_kw, seed=seed)
@@ -122,9 +123,10 @@ def _run(record_parity, ref_kw: dict, ours_kw: dict, seed: int, min_balances: in
                 ref.step()
                 params, state = step(params, state)
                 kron_state = state[0]
-                assert int(ref._update_counter) == int(kron_state.update_counter), t
                 updated = int(kron_state.update_counter) == 0
-                assert not queue if updated else len(queue) == len(NAMES), t
+                if (int(ref._update_counter) != int(kron_state.update_counter)
+                        or (queue if updated else len(queue) != len(NAMES))):
+                    out_of_step.append(t)
                 balances += int(updated and float(u) < 0.01)
                 skips += int(not updated)
                 for k in NAMES:
@@ -143,6 +145,7 @@ def _run(record_parity, ref_kw: dict, ours_kw: dict, seed: int, min_balances: in
     label = label or config_label({**ref_kw, "seed": seed})
     if not float32:
         record_parity("reference", "kron_torch.Kron", label, worst, STEPS)
+    assert not out_of_step, (label, "counters or probe draws out of step at", out_of_step)
     assert balances >= min_balances, (label, balances)
     assert skips >= min_skips, (label, skips)
     assert worst <= (1e-5 if float32 else TOL), (label, worst)
