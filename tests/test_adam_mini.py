@@ -166,7 +166,7 @@ def test_name_matching():
 
 
 def test_nnx_state():
-    nnx = pytest.importorskip("flax.nnx")
+    from flax import nnx
 
     class Model(nnx.Module):
         def __init__(self, rngs):

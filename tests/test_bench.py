@@ -60,7 +60,6 @@ def test_min_traffic():
 
 
 def test_quick_run_prints_the_table(tmp_path, capsys):
-    pytest.importorskip("torch")
     out = tmp_path / "RESULTS.md"
     status = bench.main(
         ["--quick", "--sizes", "tiny", "--optimizers", "adam", "--repeats", "2",

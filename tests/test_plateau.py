@@ -9,12 +9,12 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+import torch
 
 import optzoo
 from optzoo.schedules import ReduceOnPlateauState, reduce_on_plateau
 from tests.helpers import x64
 
-torch = pytest.importorskip("torch")
 
 
 def _metrics(n=150, seed=0):

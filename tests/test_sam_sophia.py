@@ -396,7 +396,7 @@ def test_friendly_sam_by_hand():
 @pytest.mark.parametrize("name", ["sam", "sophia_h"])
 def test_nnx_train_step_trains(name):
     """Through ``nnx.Optimizer``, ``value_fn`` is a function of the parameter state."""
-    nnx = pytest.importorskip("flax.nnx")
+    from flax import nnx
     x, y, _, _ = _regression()
     model = nnx.Linear(6, 1, rngs=nnx.Rngs(0))
     optimizer = nnx.Optimizer(model, OPTIMIZERS[name](), wrt=nnx.Param)

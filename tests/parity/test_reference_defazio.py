@@ -7,7 +7,11 @@ relative error over 100 steps must stay below 1e-10 and is recorded."""
 
 from __future__ import annotations
 
+import dadaptation
+import madgrad as madgrad_ref
+import prodigyopt
 import pytest
+import schedulefree
 import torch
 
 import optzoo
@@ -21,7 +25,6 @@ from tests.parity.harness import (  # noqa: F401 (torch_float64: a fixture)
     torch_float64,
 )
 
-schedulefree = pytest.importorskip("schedulefree")
 
 pytestmark = pytest.mark.usefixtures("torch_float64")
 
@@ -115,7 +118,6 @@ def test_schedule_free(record_parity, cls, make, kwargs):
 
 # ---------------------------------------------------------------- Prodigy
 
-prodigyopt = pytest.importorskip("prodigyopt")
 
 # d_hat's numerator <g, p0 - p> cancels while p is near p0, so a one-ulp difference in
 # the gradients (torch autograd and jax.grad round differently) grows along the run:
@@ -142,7 +144,6 @@ def test_prodigy(record_parity, kwargs):
 
 # ---------------------------------------------------------------- MADGRAD
 
-madgrad_ref = pytest.importorskip("madgrad")
 
 MADGRAD = [
     dict(),
@@ -161,7 +162,6 @@ def test_madgrad(record_parity, kwargs):
 
 # ---------------------------------------------------------------- D-Adaptation
 
-dadaptation = pytest.importorskip("dadaptation")
 
 # DAdaptSGD at lr=1 (its default) overshoots on this problem: the reference against
 # itself from a one-ulp-moved start differs by 1e-7 after 100 steps (3e-13 at lr=0.3).
