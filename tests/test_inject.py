@@ -247,6 +247,8 @@ TORCH = {
                 line_search_fn="strong_wolfe"),
     "ClipGradNorm": _i(P.ClipGradNorm, static=("norm_type",), max_norm=0.7, norm_type=3.0),
     "ClipGradValue": _i(P.ClipGradValue, clip_value=0.5),
+    "GradScaler": _i(P.GradScaler, inner=P.SGD(0.05, momentum=0.5), init_scale=4.0,
+                     growth_factor=3.0, backoff_factor=0.25, growth_interval=3),
 }
 
 KERAS = {
@@ -283,6 +285,8 @@ KERAS = {
     "Muon": _i(K.Muon, learning_rate=0.01, adam_beta_1=0.8, adam_beta_2=0.99,
                adam_weight_decay=1e-2, epsilon=1e-6, weight_decay=1e-2, momentum=0.9,
                adam_lr_ratio=0.5, rms_rate=0.3),
+    "LossScaleOptimizer": _i(K.LossScaleOptimizer, inner_optimizer=K.SGD(0.05, momentum=0.5),
+                             initial_scale=4.0, dynamic_growth_steps=3),
     "Muon[no-rms,plain]": _i(K.Muon, learning_rate=0.01, nesterov=False, rms_rate=None,
                              weight_decay=None, muon_a=3.0, muon_b=-3.2, muon_c=1.2,
                              adam_lr_ratio=1.0),

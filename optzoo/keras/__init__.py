@@ -12,6 +12,7 @@ Each optimizer is checked against Keras 3 (JAX backend, float64) step by step.
 
 from optzoo.keras import schedules
 from optzoo.keras._base import KerasState, ema_params, finalize_variable_values
+from optzoo.keras.loss_scale import LossScaleOptimizer, scale_loss
 from optzoo.keras.optimizers import (
     SGD,
     Adadelta,
@@ -41,11 +42,13 @@ __all__ = [
     "KerasState",
     "Lamb",
     "Lion",
+    "LossScaleOptimizer",
     "Muon",
     "Nadam",
     "RMSprop",
     "ScheduleFreeAdamW",
     "ema_params",
     "finalize_variable_values",
+    "scale_loss",
     "schedules",
 ]

@@ -6,7 +6,8 @@ and defaults, as optax transformations and schedules, equal number for number.
 See ``docs/porting.md`` for param groups, scheduler stepping and closures.
 """
 
-from optzoo.pytorch import lr_scheduler, swa_utils
+from optzoo.pytorch import amp, lr_scheduler, swa_utils
+from optzoo.pytorch.amp import GradScaler, get_scale, scale_loss
 from optzoo.pytorch.clip import ClipGradNorm, ClipGradValue, clip_grad_norm, clip_grad_value
 from optzoo.pytorch.lbfgs import LBFGS
 from optzoo.pytorch.optim import (
@@ -40,12 +41,16 @@ __all__ = [
     "AdamW",
     "ClipGradNorm",
     "ClipGradValue",
+    "GradScaler",
     "LBFGS",
     "NAdam",
     "RAdam",
     "RMSprop",
+    "amp",
     "clip_grad_norm",
     "clip_grad_value",
+    "get_scale",
     "lr_scheduler",
+    "scale_loss",
     "swa_utils",
 ]

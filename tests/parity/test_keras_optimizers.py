@@ -341,15 +341,26 @@ def test_schedule_free_eval_params_match_keras_x():
             assert float(np.max(_rel_err(x[k][None], k_x[None]))) <= TOL
 
 
+# Wrappers around another optimizer, checked in their own parity file.
+WRAPPERS = {"LossScaleOptimizer": "test_loss_scaling.py"}
+
+
 def _classes():
-    """Every optimizer class optzoo.keras exports (its other names are helpers)."""
-    helpers = {"KerasState", "ema_params", "finalize_variable_values", "schedules"}
+    """Every optimizer class optzoo.keras exports (its other names are helpers, and
+    the wrappers of WRAPPERS)."""
+    helpers = {"KerasState", "ema_params", "finalize_variable_values", "schedules",
+               "scale_loss", *WRAPPERS}
     classes = [n for n in ok.__all__ if n not in helpers]
     assert sorted(classes) == sorted(ok.optimizers.__all__)
     return classes
 
 
 def test_every_class_is_covered():
+    from pathlib import Path
+
+    for name, file in WRAPPERS.items():
+        assert name in ok.__all__ and hasattr(keras.optimizers, name), name
+        assert f'"{name}"' in (Path(__file__).parent / file).read_text(), (name, file)
     names = {n for n, _, _ in CASES}
     assert names == set(_classes()), (
         f"without a parity configuration: {sorted(set(_classes()) - names)}; "
