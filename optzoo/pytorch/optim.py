@@ -3,8 +3,10 @@ argument order and defaults as torch 2.13, equal number for number.
 
 Each function returns an ``optax.GradientTransformation`` built by chaining
 optzoo's shared blocks (:mod:`optzoo.transforms`) with optax plumbing. The torch
-``params`` argument is dropped: call ``tx.init(params)`` instead. Per-group
-options (param groups) map to ``optax.multi_transform``; see ``docs/porting.md``.
+``params`` argument is dropped: call ``tx.init(params)`` instead. Param groups
+are the keyword-only ``groups=[{"params": ..., "lr": ..., ...}, ...]`` that every
+optimizer here takes (``optax.multi_transform`` underneath; see
+:mod:`optzoo.transforms.groups` and ``docs/porting.md``).
 
 Common to every optimizer here:
 
@@ -33,6 +35,8 @@ Common to every optimizer here:
 
 from __future__ import annotations
 
+import functools
+import inspect
 from typing import Any
 
 import jax
@@ -45,6 +49,7 @@ from optzoo import _validate as v
 from optzoo._blocks import ScalarOrSchedule
 from optzoo.transforms import adam as _adam
 from optzoo.transforms._dtypes import PARAMS
+from optzoo.transforms.groups import build_groups
 from optzoo.transforms import adaptive as _adaptive
 from optzoo.transforms import averaging as _averaging
 from optzoo.transforms import factored as _factored
@@ -69,6 +74,29 @@ __all__ = [
     "SparseAdam",
     "Muon",
 ]
+
+
+def _grouped(make):
+    """Add torch's param groups to ``make``: a keyword-only ``groups=None``. With
+    groups, each group's leaves get ``make(**arguments, **group overrides)``, the
+    groups joined by ``optax.multi_transform`` (:func:`optzoo.transforms.groups.
+    build_groups`); a group's number ``lr`` under a shared schedule scales that
+    schedule, as torch's schedulers scale each group's own lr."""
+    signature = inspect.signature(make)
+    groups_arg = inspect.Parameter("groups", inspect.Parameter.KEYWORD_ONLY, default=None,
+                                   annotation="Sequence[dict] | None")
+
+    @functools.wraps(make)
+    def optimizer(*args, groups=None, **kwargs):
+        if groups is None:
+            return make(*args, **kwargs)
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        return build_groups(make.__name__, make, groups, dict(bound.arguments), "lr")
+
+    optimizer.__signature__ = signature.replace(
+        parameters=[*signature.parameters.values(), groups_arg])
+    return optimizer
 
 
 def _maximize(fn: str, maximize) -> list:
@@ -114,6 +142,7 @@ def _adam_family(fn: str, lr, betas, weight_decay, maximize, decoupled, directio
 
 
 @v.named
+@_grouped
 def SGD(
     lr: ScalarOrSchedule = 1e-3,
     momentum: float = 0.0,
@@ -162,6 +191,7 @@ def SGD(
 
 
 @v.named
+@_grouped
 def Adam(
     lr: ScalarOrSchedule = 1e-3,
     betas: tuple[float, float] = (0.9, 0.999),
@@ -197,6 +227,7 @@ def Adam(
 
 
 @v.named
+@_grouped
 def AdamW(
     lr: ScalarOrSchedule = 1e-3,
     betas: tuple[float, float] = (0.9, 0.999),
@@ -226,6 +257,7 @@ def AdamW(
 
 
 @v.named
+@_grouped
 def Adamax(
     lr: ScalarOrSchedule = 2e-3,
     betas: tuple[float, float] = (0.9, 0.999),
@@ -256,6 +288,7 @@ def Adamax(
 
 
 @v.named
+@_grouped
 def NAdam(
     lr: ScalarOrSchedule = 2e-3,
     betas: tuple[float, float] = (0.9, 0.999),
@@ -291,6 +324,7 @@ def NAdam(
 
 
 @v.named
+@_grouped
 def RAdam(
     lr: ScalarOrSchedule = 1e-3,
     betas: tuple[float, float] = (0.9, 0.999),
@@ -327,6 +361,7 @@ def RAdam(
 
 
 @v.named
+@_grouped
 def RMSprop(
     lr: ScalarOrSchedule = 1e-2,
     alpha: float = 0.99,
@@ -381,6 +416,7 @@ def _adagrad_lr(lr, lr_decay):
 
 
 @v.named
+@_grouped
 def Adagrad(
     lr: ScalarOrSchedule = 1e-2,
     lr_decay: float = 0.0,
@@ -421,6 +457,7 @@ def Adagrad(
 
 
 @v.named
+@_grouped
 def Adadelta(
     lr: ScalarOrSchedule = 1.0,
     rho: float = 0.9,
@@ -467,6 +504,7 @@ def _pair(fn: str, name: str, value, spelled: str = "") -> tuple[Any, Any]:
 
 
 @v.named(learning_rate="lr")
+@_grouped
 def Rprop(
     lr: float = 1e-2,
     etas: tuple[float, float] = (0.5, 1.2),
@@ -506,6 +544,7 @@ def Rprop(
 
 
 @v.named(learning_rate="lr")
+@_grouped
 def ASGD(
     lr: ScalarOrSchedule = 1e-2,
     lambd: float = 1e-4,
@@ -542,6 +581,7 @@ def ASGD(
 
 
 @v.named(learning_rate="lr", clip_threshold="d")
+@_grouped
 def Adafactor(
     lr: ScalarOrSchedule = 1e-2,
     beta2_decay: float = -0.8,
@@ -588,6 +628,7 @@ def Adafactor(
 
 
 @v.named
+@_grouped
 def SparseAdam(
     lr: ScalarOrSchedule = 1e-3,
     betas: tuple[float, float] = (0.9, 0.999),
@@ -627,6 +668,7 @@ def _only_matrices(fn: str) -> optax.GradientTransformation:
 
 
 @v.named
+@_grouped
 def Muon(
     lr: ScalarOrSchedule = 1e-3,
     weight_decay: float = 0.1,

@@ -291,13 +291,15 @@ def test_invalid_hyperparameters(make, match):
 
 def test_signatures_match_torch():
     """Names, kinds, order and defaults of every argument equal torch's (``params``
-    dropped); the one extension is Muon's keyword-only ``ns_dtype``."""
+    dropped); the extensions are Muon's keyword-only ``ns_dtype`` and, last in every
+    signature, the keyword-only ``groups`` (torch's param groups)."""
     import inspect
 
     for name in ozt.optim.__all__:
-        ours = [(n, p.kind, p.default)
-                for n, p in inspect.signature(getattr(ozt, name)).parameters.items()
-                if (name, n) != ("Muon", "ns_dtype")]
+        sig = inspect.signature(getattr(ozt, name)).parameters
+        assert list(sig)[-1] == "groups" and sig["groups"].kind == inspect.Parameter.KEYWORD_ONLY
+        ours = [(n, p.kind, p.default) for n, p in sig.items()
+                if (name, n) != ("Muon", "ns_dtype") and n != "groups"]
         theirs = [(n, p.kind, p.default)
                   for n, p in inspect.signature(getattr(torch.optim, name).__init__)
                   .parameters.items() if n not in ("self", "params")]
