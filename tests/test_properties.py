@@ -262,6 +262,8 @@ def _default_constructors():
             obj = getattr(mod, n)
             if n[0].isupper() and n not in ("KerasState", "ClipGradNorm", "ClipGradValue"):
                 extra = ("value_fn",) if n == "LBFGS" else ()
+                if n in ("GradScaler", "LossScaleOptimizer"):  # wrappers: around the SGD
+                    obj = (lambda obj=obj, mod=mod: obj(mod.SGD()))
                 out[f"{mod.__name__.split('.')[-1]}.{n}"] = (obj, extra)
     return out
 
