@@ -15,6 +15,8 @@ from optzoo import optimizers as _optimizers  # noqa: F401  (registers the class
 from optzoo import wrappers as _wrappers  # noqa: F401  (registers skip_nonfinite)
 from optzoo import train
 from optzoo import distributed
+from optzoo import flat
+from optzoo.flat import FlatParams, flat_params
 from optzoo.registry import info
 from optzoo.train import fit, make_nnx_train_step, make_train_step
 from optzoo.transforms.averaging import asgd_averaged_params
@@ -35,10 +37,13 @@ __version__ = "0.1.0"
 __all__ = [
     *_EXPORTED,
     *_HELPERS,
+    "FlatParams",
     "asgd_averaged_params",
     "data",
     "distributed",
     "fit",
+    "flat",
+    "flat_params",
     "gradient_report",
     "info",
     "keras",

@@ -131,6 +131,7 @@ def public_name(key: str) -> str:
 # Names in ``optzoo.__all__`` that are not transformation constructors.
 NOT_TRANSFORMATIONS = {"data", "keras", "problems", "pytorch", "schedules", "transforms",
                        "train", "cli", "fit", "make_train_step", "make_nnx_train_step",
+                       "flat", "flat_params",
                        "asgd_averaged_params", "gradient_report", "info", "registry",
                        *registry.exports()}
 
