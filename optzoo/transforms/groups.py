@@ -79,6 +79,17 @@ def _check_groups(fn: str, groups, allowed: Sequence[str]) -> list[dict]:
     return out
 
 
+def _selects(fn: str, i: int, selector, path: str, leaf) -> bool:
+    if not callable(selector):
+        return path in selector
+    try:
+        return bool(selector(path, leaf))
+    except jax.errors.ConcretizationTypeError:
+        raise ValueError(
+            f'{fn}: groups[{i}]["params"] read the values of {path!r} (a traced array at '
+            "update); a predicate must decide by path, shape or dtype") from None
+
+
 def _labeller(fn: str, groups: list[dict]) -> Callable[[Any], Any]:
     """``params -> tree of group labels`` ("0", "1", ...), checking that every leaf
     falls in exactly one group and that every listed path is a leaf."""
@@ -95,8 +106,7 @@ def _labeller(fn: str, groups: list[dict]) -> Callable[[Any], Any]:
                         f"(paths: {', '.join(paths)})")
         out = []
         for p, (_, leaf) in zip(paths, flat):
-            hits = [i for i, g in enumerate(groups)
-                    if (bool(g["params"](p, leaf)) if callable(g["params"]) else p in g["params"])]
+            hits = [i for i, g in enumerate(groups) if _selects(fn, i, g["params"], p, leaf)]
             if len(hits) != 1:
                 where = ("in no group" if not hits else
                          f"in groups {', '.join(map(str, hits))}")

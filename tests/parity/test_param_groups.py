@@ -118,6 +118,16 @@ def test_core_param_groups_equal_the_flavor():
             params = optax.apply_updates(params, uc)
 
 
+def test_a_predicate_on_values_is_refused_under_jit():
+    import jax
+
+    params = {"w": jnp.ones(2)}
+    tx = ozt.SGD(0.1, groups=[{"params": lambda path, leaf: leaf.sum() > 0}])
+    state = tx.init(params)  # concrete at init
+    with pytest.raises(ValueError, match=r'^SGD: groups\[0\]\["params"\] read the values'):
+        jax.jit(tx.update)(params, state, params)
+
+
 @pytest.mark.parametrize("groups,match", [
     ([{"params": ["enc/kernel"]}], r"^AdamW: param 'enc/bias' is in no group; every param"),
     ([{"params": lambda p, x: True}, {"params": ["enc/bias"]}],
