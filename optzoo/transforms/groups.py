@@ -75,7 +75,7 @@ def _check_groups(fn: str, groups, allowed: Sequence[str]) -> list[dict]:
             raise ValueError(
                 f"{fn}: groups[{i}] sets {', '.join(map(repr, unknown))}, which is not an "
                 f"argument of the optimizer (its arguments: {', '.join(allowed)})")
-        out.append(dict(g))
+        out.append(dict(g, params=sel if callable(sel) else frozenset(sel)))
     return out
 
 
@@ -97,13 +97,15 @@ def _labeller(fn: str, groups: list[dict]) -> Callable[[Any], Any]:
     def labels(tree):
         flat, treedef = jax.tree_util.tree_flatten_with_path(tree)
         paths = [leaf_path(path) for path, _ in flat]
+        known = set(paths)
         for i, g in enumerate(groups):
             if not callable(g["params"]):
-                missing = [p for p in g["params"] if p not in paths]
+                missing = sorted(p for p in g["params"] if p not in known)
                 if missing:
+                    shown = ", ".join(paths[:6]) + (", ..." if len(paths) > 6 else "")
                     raise ValueError(
                         f"{fn}: groups[{i}] lists {missing[0]!r}, which is not a param path "
-                        f"(paths: {', '.join(paths)})")
+                        f"(paths: {shown})")
         out = []
         for p, (_, leaf) in zip(paths, flat):
             hits = [i for i, g in enumerate(groups) if _selects(fn, i, g["params"], p, leaf)]
