@@ -93,6 +93,29 @@ def test_two_groups_under_one_cycle_match_torch(name, style, record_parity):
     assert err <= TOL, f"{name} ({style}): max relative error {err:.3e}"
 
 
+def test_two_groups_under_a_multiplicative_scheduler_match_torch(record_parity):
+    """torch's StepLR multiplies each group's own lr; a number per group under the
+    shared schedule gives ``lr_group * gamma ** (k // step_size)``."""
+    lrs, decays = (0.02, 0.05), (0.1, 0.0)
+
+    def make_torch(tensors):
+        groups = [{"params": [tensors[0], tensors[2]], "weight_decay": decays[0], "lr": lrs[0]},
+                  {"params": [tensors[1], tensors[3]], "weight_decay": decays[1], "lr": lrs[1]}]
+        opt = torch.optim.AdamW(groups, lr=0.1)
+        return _Stepped(opt, torch.optim.lr_scheduler.StepLR(opt, step_size=7, gamma=0.7))
+
+    def make_optzoo():
+        return ozt.AdamW(ozs.StepLR(0.1, step_size=7, gamma=0.7), groups=[
+            {"params": MATRICES, "weight_decay": decays[0], "lr": lrs[0]},
+            {"params": ["b1", "b2"], "weight_decay": decays[1], "lr": lrs[1]}])
+
+    err = run_against(make_torch, make_optzoo)
+    record_parity("torch", "AdamW", f"groups lr/weight_decay {lrs[0]}/{decays[0]} and "
+                  f"{lrs[1]}/{decays[1]} under StepLR(step_size=7, gamma=0.7) (shared)",
+                  err, STEPS)
+    assert err <= TOL, f"max relative error {err:.3e}"
+
+
 def test_core_param_groups_equal_the_flavor():
     """``optzoo.param_groups(optzoo.adamw, ...)`` is the same transformation shape:
     with torch's arguments mapped to the core's, the updates agree."""
