@@ -193,16 +193,27 @@ def PolynomialLR(lr, total_iters: int = 5, power: float = 1.0, last_epoch: int =
 def MultiplicativeLR(lr, lr_lambda: Callable[[Any], Any], last_epoch: int = -1) -> LRSchedule:
     """``lr * prod_{j=1..k} lr_lambda(j)``: torch ``MultiplicativeLR``.
 
-    ``lr_lambda`` must be jnp-traceable. The product is a loop over ``k`` terms
-    (``lax.fori_loop``), so evaluating at step ``k`` costs O(k); a constant
-    factor is :func:`ExponentialLR`, which costs O(1).
+    ``lr_lambda`` must be jnp-traceable. The product is a loop over ``k`` terms,
+    so evaluating at step ``k`` costs O(k) (a constant factor is
+    :func:`ExponentialLR`, which costs O(1)); the loop stops early once the
+    product is exactly 0, which no later finite factor can change.
     """
     fn = "MultiplicativeLR"
     _check_last_epoch(fn, last_epoch)
 
     def product(first, k):
-        body = lambda j, acc: acc * _float(lr_lambda(j))
-        return jax.lax.fori_loop(first, c.int_step(k) + 1, body, _float(1.0))
+        last = c.int_step(k)
+
+        def more(carry):  # j < start: j wrapped past 2**31 - 1
+            j, acc = carry
+            return (j <= last) & (j >= start) & (acc != 0.0)
+
+        def body(carry):
+            j, acc = carry
+            return j + 1, acc * _float(lr_lambda(j))
+
+        start = jnp.asarray(first, last.dtype)
+        return jax.lax.while_loop(more, body, (start, _float(1.0)))[1]
 
     s = _mult(fn, lr, lambda k: product(1, k))
     # Inside SequentialLR torch multiplies the running lr by lr_lambda(0) too.
