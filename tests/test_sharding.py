@@ -17,10 +17,18 @@ from tests.zoo import ZOO
 
 ROOT = Path(__file__).resolve().parents[1]
 SUPPORTED = [n for n, c in ZOO.items() if c.sharding is None]
-# Default run: the flat API (which chains every shared block) plus the blocks no
-# alias uses; the remaining blocks run in the slow test.
+# Default run: each optimizer of the flat API at its base configuration (which
+# chains every shared block), the variants whose state has another layout
+# (diagonal or blocked factors, merged dimensions, per-head blocks), and the blocks
+# no alias uses; the other variants (a coupled decay, a flag inside the same
+# arithmetic) and the remaining blocks run in the slow test.
 FAST_BLOCKS = {"transforms.scale_by_ftrl", "transforms.scale_by_trust_ratio"}
-CASES = [n for n in SUPPORTED if not n.startswith("transforms.") or n in FAST_BLOCKS]
+LAYOUT_VARIANTS = {"kron[diag,half-prob]", "kron[all_diag]", "shampoo[decoupled,max dim]",
+                   "soap[1d,merge,normalize]", "soap[no bias correction,max dim]",
+                   "adam_mini[heads,rows]", "mars[shampoo,ams,fixed]", "swa[ema]"}
+CASES = [n for n in SUPPORTED
+         if (n.startswith("transforms.") and n in FAST_BLOCKS)
+         or (not n.startswith("transforms.") and ("[" not in n or n in LAYOUT_VARIANTS))]
 SLOW_CASES = [n for n in SUPPORTED if n not in CASES]
 
 
