@@ -301,8 +301,8 @@ def refuse(fn: str, tree: Any) -> None:
     whose result depends on leaf boundaries or shapes and that do not compute per
     original leaf. A plain ``isinstance`` at ``init``: free for a pytree of arrays."""
     if isinstance(tree, FlatParams):
-        raise TypeError(f"{fn}: FlatParams is not supported (the update depends on each "
-                        "leaf's shape); pass the pytree (fp.tree()) instead")
+        raise TypeError(f"{fn}: FlatParams is not supported (the update depends on the "
+                        "original leaves' boundaries or shapes); pass the pytree (fp.tree())")
 
 
 def per_leaf(update_fn):

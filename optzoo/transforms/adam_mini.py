@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from optzoo import flat as _flat
 from optzoo import _blocks
 from optzoo import _validate as v
 from optzoo import registry as R
@@ -229,6 +230,7 @@ def scale_by_adam_mini(
         return _partition(fn, tree, lists, head_numel, layout, dim, n_heads)
 
     def init_fn(params):
+        _flat.refuse(fn, params)  # its update depends on each leaf's shape
         parts = blocks(params)
         # zeros_like of the blocks' reduction: a sharded param gives a state sharded as
         # its blocks are (an entry-wise block exactly like the param)

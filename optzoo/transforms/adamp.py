@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from optzoo import flat as _flat
 from optzoo import _blocks
 from optzoo import _validate as v
 from optzoo import registry as R
@@ -78,6 +79,7 @@ def scale_by_adamp(learning_rate: _blocks.ScalarOrSchedule = 1e-3, b1: float = 0
     v.check_bool(fn, "nesterov", nesterov)
 
     def init_fn(params):
+        _flat.refuse(fn, params)  # its update depends on each leaf's shape
         return init_moments(params, mu_dtype, nu_dtype=nu_dtype)
 
     def update_fn(updates, state, params=None):

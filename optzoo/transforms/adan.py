@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from optzoo import flat as _flat
 from optzoo import _blocks
 from optzoo import _validate as v
 from optzoo import registry as R
@@ -64,6 +65,8 @@ def scale_by_adan(b1=0.98, b2=0.92, b3=0.99, eps=1e-8, max_grad_norm=0.0, *,
     v.check_range(fn, "adanorm_r", adanorm_r, 0.0, 1.0)
 
     def init_fn(params):
+        if adanorm:  # a per-tensor factor: depends on each leaf
+            _flat.refuse(fn, params)
         z = _dtypes.zeros_like(params)
         norm_ema = jax.tree.map(lambda p: jnp.zeros([], _dtypes.state_dtype(None, p)), params)
         return AdanState(jnp.zeros([], jnp.int32), z, z, z, z, norm_ema if adanorm else None)

@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from optzoo import flat as _flat
 from optzoo import _blocks
 from optzoo import _validate as v
 from optzoo import registry as R
@@ -64,6 +65,8 @@ def scale_by_ademamix(b1=0.9, b2=0.999, b3=0.9999, alpha=5.0, t_alpha_beta3=None
     v.check_bool(fn, "cautious", cautious)
 
     def init_fn(params):
+        if stable_adamw or cautious:  # a per-tensor factor: depends on each leaf
+            _flat.refuse(fn, params)
         z = _dtypes.zeros_like(params)
         return AdEMAMixState(jnp.zeros([], jnp.int32), z, z, z)
 

@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from optzoo import flat as _flat
 from optzoo import _blocks
 from optzoo import _validate as v
 from optzoo import registry as R
@@ -45,6 +46,8 @@ def scale_by_adopt(b1=0.9, b2=0.9999, eps=1e-6,
                          f"got {clip_lambda!r}")
 
     def init_fn(params):
+        if stable_adamw:  # a per-tensor factor: depends on each leaf
+            _flat.refuse(fn, params)
         return _adam.init_moments(params, None)
 
     def update_fn(updates, state, params=None):

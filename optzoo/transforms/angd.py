@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from optzoo import flat as _flat
 from optzoo import _validate as v
 from optzoo.transforms import _dtypes
 from optzoo.transforms._dtypes import wide
@@ -68,6 +69,7 @@ def scale_by_angd(
     v.check_positive(fn, "init_scale", init_scale)
 
     def init_fn(params):
+        _flat.refuse(fn, params)  # its update depends on each leaf's shape
         def one(p):
             if _is_full(p, max_full_size):
                 return init_scale * jnp.eye(p.size, dtype=p.dtype)

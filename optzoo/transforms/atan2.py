@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from optzoo import flat as _flat
 from optzoo import _blocks
 from optzoo import _validate as v
 from optzoo import registry as R
@@ -56,6 +57,8 @@ def scale_by_adam_atan2(
     cautious = not (v.is_concrete(cautious_factor) and float(cautious_factor) == 1.0)
 
     def init_fn(params):
+        if cautious:  # a per-tensor factor: depends on each leaf
+            _flat.refuse(fn, params)
         return AdamAtan2State(count=jnp.zeros([], jnp.int32),
                               mu=_dtypes.zeros_like(params, mu_dtype),
                               nu=_dtypes.zeros_like(params, nu_dtype))

@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from optzoo import flat as _flat
 from optzoo import _blocks
 from optzoo import _validate as v
 from optzoo import registry as R
@@ -90,6 +91,7 @@ def scale_by_came(
         v.check_range(fn, name, b, 0.0, 1.0)
 
     def init_fn(params):
+        _flat.refuse(fn, params)  # its update depends on each leaf's shape
         # zeros_like of the param (or of its mean over an axis): the state leaf keeps
         # the param's sharding
         def like(x, p):

@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from optzoo import flat as _flat
 from optzoo import _validate as v
 from optzoo import registry as R
 from optzoo.transforms._dtypes import wide
@@ -89,4 +90,8 @@ def cautious(
 
         return jax.tree.map(one, out, updates), state
 
-    return optax.GradientTransformationExtraArgs(inner.init, update_fn)
+    def init_fn(params):
+        _flat.refuse(fn, params)  # the mask's scale is a mean over each leaf
+        return inner.init(params)
+
+    return optax.GradientTransformationExtraArgs(init_fn, update_fn)

@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from optzoo import flat as _flat
 from optzoo import _validate as v
 from optzoo import registry as R
 from optzoo.transforms._dtypes import wide, wide_tree
@@ -86,4 +87,6 @@ def clip_by_norm(max_norm: float) -> optax.GradientTransformation:
         del params
         return jax.tree.map(clip_leaf, updates), state
 
-    return optax.GradientTransformation(lambda params: optax.EmptyState(), update_fn)
+    # on a FlatParams: per original leaf (the same arithmetic, leaf by leaf)
+    return optax.GradientTransformation(lambda params: optax.EmptyState(),
+                                        _flat.per_leaf(update_fn))

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from optzoo import flat as _flat
 from optzoo import _validate as v
 from optzoo.transforms import _dtypes
 from optzoo.transforms._dtypes import wide
@@ -165,6 +166,7 @@ def scale_by_adafactor(
         return _factored_axes(jnp.shape(p), factor_dims, min_dim_size_to_factor)
 
     def init_fn(params):
+        _flat.refuse(fn, params)  # its update depends on each leaf's shape
         # zeros_like of the param (or of its mean over an axis): the state leaf keeps
         # the param's sharding
         def like(x, p):

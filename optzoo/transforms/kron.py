@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from optzoo import flat as _flat
 from optzoo import _blocks
 from optzoo import _validate as v
 from optzoo import registry as R
@@ -325,6 +326,7 @@ def scale_by_kron(
         return work, shapes, _factor_dtype(precond_dtype, p)
 
     def init_fn(params):
+        _flat.refuse(fn, params)  # its update depends on each leaf's shape
         def mu(p):
             work = plan(p)[0]
             return _dtypes.zeros_like(p, mu_dtype).reshape(work)

@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from optzoo import flat as _flat
 from optzoo import _blocks
 from optzoo import _validate as v
 from optzoo import registry as R
@@ -67,6 +68,7 @@ def scale_by_mars(b1=0.95, b2=0.99, gamma=0.025, mars_type="adamw", optimize_1d=
     decay = not _blocks.is_zero(last_grad_decay)
 
     def init_fn(params):
+        _flat.refuse(fn, params)  # its update depends on each leaf's shape
         z = _dtypes.zeros_like(params)
         return MarsState(jnp.zeros([], jnp.int32), z, z, z, z if ams_bound else None)
 

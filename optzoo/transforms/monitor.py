@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from optzoo import flat as _flat
 from optzoo import _validate as v
 from optzoo import registry as R
 
@@ -70,6 +71,7 @@ def monitor_gradients(
         return jnp.float64 if jax.config.jax_enable_x64 else jnp.float32
 
     def init_fn(params):
+        _flat.refuse(fn, params)  # its update depends on each leaf's shape
         zero = jax.tree.map(lambda p: jnp.zeros([], _dt()), params)
         false = jax.tree.map(lambda p: jnp.zeros([], bool), params)
         return MonitorState(jnp.zeros([], jnp.int32), zero, zero, zero, false, false)

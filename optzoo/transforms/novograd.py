@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from optzoo import flat as _flat
 from optzoo import _blocks
 from optzoo import _validate as v
 from optzoo import registry as R
@@ -47,6 +48,7 @@ def scale_by_novograd(b1: float = 0.95, b2: float = 0.98, eps: float = 1e-8,
     decay = not _blocks.is_zero(weight_decay)
 
     def init_fn(params):
+        _flat.refuse(fn, params)  # its update depends on each leaf's shape
         nu = jax.tree.map(lambda p: jnp.zeros([], _dtypes.state_dtype(None, p)), params)
         return NovoGradState(jnp.zeros([], jnp.int32), _dtypes.zeros_like(params, mu_dtype), nu)
 

@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from optzoo import flat as _flat
 from optzoo import _validate as v
 from optzoo.transforms import _dtypes
 from optzoo.transforms import adam as _adam
@@ -191,6 +192,7 @@ def scale_by_muon(
         return jnp.ndim(x) == 2
 
     def init_fn(params):
+        _flat.refuse(fn, params)  # its update depends on each leaf's shape
         def nu(p):
             if is_matrix(p) or fallback != "adam":
                 return jnp.zeros([], _dtypes.state_dtype(mu_dtype, p))

@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from optzoo import flat as _flat
 from optzoo import _blocks
 from optzoo import _validate as v
 from optzoo import registry as R
@@ -139,6 +140,8 @@ def prodigy(
     keep_mu = not _blocks.is_zero(b1)
 
     def init_fn(params):
+        if slice_p != 1:  # every slice_p-th entry of each leaf
+            _flat.refuse(fn, params)
         scalar = jnp.result_type(float)
         zero = jnp.zeros([], jnp.int32)
         return ProdigyState(

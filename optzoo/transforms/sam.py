@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from optzoo import flat as _flat
 from optzoo import _validate as v
 from optzoo import registry as R
 from optzoo.transforms import _dtypes
@@ -48,6 +49,7 @@ def sam_perturbation(grads, params, rho, adaptive=False, use_gc=False, perturb_e
                         jnp.zeros([], jnp.result_type(*jax.tree.leaves(g), float))))
     scale = rho / (norm + perturb_eps)
     if use_gc:
+        _flat.refuse("sam", grads)  # centralization is over each leaf's axes
         g = jax.tree.map(_centralized, g)
     if adaptive:
         return jax.tree.map(lambda gg, ww: (ww * ww * gg) * scale, g, w)

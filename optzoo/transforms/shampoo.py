@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from optzoo import flat as _flat
 from optzoo import _blocks
 from optzoo import _validate as v
 from optzoo import registry as R
@@ -67,6 +68,7 @@ def scale_by_shampoo(momentum: float = 0.0, weight_decay: float = 0.0,
     k_steps = preconditioning_compute_steps
 
     def init_fn(params):
+        _flat.refuse(fn, params)  # its update depends on each leaf's shape
         def factors(p, fill):
             dt = _dtypes.state_dtype(None, p)
             dims = _preconditioned_dims(p, max_precondition_dim)

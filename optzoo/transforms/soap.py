@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from optzoo import flat as _flat
 from optzoo import _blocks
 from optzoo import _validate as v
 from optzoo import registry as R
@@ -214,6 +215,7 @@ def soap(learning_rate: _blocks.ScalarOrSchedule = 3e-3, b1: float = 0.95, b2: f
                        data_format)
 
     def init_fn(params):
+        _flat.refuse(fn, params)  # its update depends on each leaf's shape
         def factors(p, fill):
             lay, dt = layout(p), _dtypes.state_dtype(None, p)
             return M.Factors(tuple(fill(d, dt) if keep else None

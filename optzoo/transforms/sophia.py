@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from optzoo import flat as _flat
 from optzoo import _blocks
 from optzoo import _validate as v
 from optzoo import registry as R
@@ -129,6 +130,7 @@ def scale_by_sophia_h(
     v.check_int(fn, "seed", seed, 0)
 
     def init_fn(params):
+        _flat.refuse(fn, params)  # its update depends on each leaf's shape
         return SophiaHState(jnp.zeros([], jnp.int32), jax.random.key_data(jax.random.key(seed)),
                             _dtypes.zeros_like(params), _dtypes.zeros_like(params))
 

@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from optzoo import flat as _flat
 from optzoo import _blocks
 from optzoo import _validate as v
 from optzoo import registry as R
@@ -50,6 +51,7 @@ def scale_by_stable_adamw(b1=0.9, b2=0.99, eps=1e-8, weight_decay=0.0):
     decay = not _blocks.is_zero(weight_decay)
 
     def init_fn(params):
+        _flat.refuse(fn, params)  # its update depends on each leaf's shape
         return StableAdamWState(jnp.zeros([], jnp.int32), _dtypes.zeros_like(params),
                                 _dtypes.zeros_like(params))
 

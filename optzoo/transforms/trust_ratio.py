@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from optzoo import flat as _flat
 from optzoo import _validate as v
 from optzoo.transforms._dtypes import wide
 
@@ -20,6 +21,7 @@ def weight_matrices_mask(params):
     pytrees of bools or functions of the params returning one, as in
     ``optax.masked``.
     """
+    _flat.refuse("weight_matrices_mask", params)
     return jax.tree.map(lambda p: jnp.ndim(p) >= 2, params)
 
 
@@ -71,4 +73,5 @@ def scale_by_trust_ratio(
 
         return jax.tree.map(scale, updates, params), state
 
-    return optax.GradientTransformation(optax.init_empty_state, update_fn)
+    # on a FlatParams: per original leaf (the same arithmetic, leaf by leaf)
+    return optax.GradientTransformation(optax.init_empty_state, _flat.per_leaf(update_fn))
