@@ -22,22 +22,13 @@ from optzoo import _validate as v
 from optzoo import registry as R
 from optzoo.transforms import _dtypes
 from optzoo.transforms._dtypes import wide
-from optzoo.transforms._tree import unzip, value_at
+from optzoo.transforms._tree import ordered_sum, unzip, value_at
 from optzoo.transforms.prodigy import check_growth_rate, check_positive_rate
 
 __all__ = ["DAdaptAdaGradState", "DAdaptAdamState", "DAdaptSgdState", "dadapt_adagrad",
            "dadapt_adam", "dadapt_sgd"]
 
 _DIFF = "log_every and fsdp_in_use (logging, torch distributed) are not taken"
-
-
-def _total(tree, start=0.0) -> jax.Array:
-    """``start`` plus a tree of scalars, added leaf by leaf in tree order (the
-    reference's ``+=`` over its params)."""
-    total = start
-    for x in jax.tree.leaves(tree):
-        total = total + x
-    return total
 
 
 def _growth(d, d_hat, growth_rate):
@@ -149,8 +140,8 @@ def dadapt_adam(
 
         out = jax.tree.map(moments, updates, params, state.mu, state.nu, state.s)
         mu, nu, s, numerators, l1s = unzip(updates, out, 5)
-        numerator_weighted = sb2 * state.numerator_weighted + (1.0 - sb2) * _total(numerators)
-        sk_l1 = _total(l1s)
+        numerator_weighted = sb2 * state.numerator_weighted + (1.0 - sb2) * ordered_sum(numerators)
+        sk_l1 = ordered_sum(l1s)
         skip = sk_l1 == 0.0
         d_hat = numerator_weighted / ((1.0 - sb2) * jnp.where(skip, 1.0, sk_l1))
         d_new = _growth(d, d_hat, growth_rate)
@@ -237,7 +228,7 @@ def dadapt_sgd(
         lr = jnp.asarray(value_at(learning_rate, state.count), d.dtype)
         active = lr > 0.0
         g = jax.tree.map(wide, updates)
-        g_sq = jnp.where(active, _total(jax.tree.map(lambda g: jnp.sum(g * g), g)), 0.0)
+        g_sq = jnp.where(active, ordered_sum(jax.tree.map(lambda g: jnp.sum(g * g), g)), 0.0)
         g0_norm = jnp.where(state.k == 0, jnp.sqrt(g_sq), state.g0_norm)
         dlr = jnp.where(g0_norm > 0, d * lr / jnp.where(g0_norm > 0, g0_norm, 1.0), 0.0)
         g = jax.tree.map(lambda g, p: g + weight_decay * wide(p), g, params)
@@ -249,8 +240,8 @@ def dadapt_sgd(
                     jnp.where(active, jnp.sum(s_new * s_new), 0.0))
 
         s, numerators, squares = unzip(updates, jax.tree.map(accumulate, g, state.s), 3)
-        numerator_weighted = _total(numerators, state.numerator_weighted)
-        sk_sq = _total(squares)
+        numerator_weighted = ordered_sum(numerators, state.numerator_weighted)
+        sk_sq = ordered_sum(squares)
         skip = sk_sq == 0.0
         d_hat = 2.0 * numerator_weighted / jnp.sqrt(jnp.where(skip, 1.0, sk_sq))
         d_new = _growth(d, d_hat, growth_rate)
@@ -356,10 +347,10 @@ def dadapt_adagrad(
 
         out = jax.tree.map(accumulate, updates, params, state.alphak, state.sk)
         alphak, sk, grad_sqs, sksq_changes, skl1_changes = unzip(updates, out, 5)
-        sksq_weighted = state.sksq_weighted + _total(sksq_changes)
-        skl1 = state.skl1 + _total(skl1_changes)
+        sksq_weighted = state.sksq_weighted + ordered_sum(sksq_changes)
+        skl1 = state.skl1 + ordered_sum(skl1_changes)
         skip = skl1 == 0.0
-        gsq_weighted = state.gsq_weighted + dlr * dlr * _total(grad_sqs)
+        gsq_weighted = state.gsq_weighted + dlr * dlr * ordered_sum(grad_sqs)
         d_hat = (sksq_weighted - gsq_weighted) / jnp.where(skip, 1.0, skl1)
         d_new = jnp.where(lr > 0.0, _growth(d, d_hat, growth_rate), d)
         ck = 1.0 - momentum

@@ -16,7 +16,7 @@ from optzoo import _validate as v
 from optzoo import registry as R
 from optzoo.transforms import _dtypes
 from optzoo.transforms._dtypes import wide
-from optzoo.transforms._tree import value_at
+from optzoo.transforms._tree import ordered_sum, value_at
 
 __all__ = ["ProdigyState", "check_growth_rate", "check_positive_rate", "prodigy"]
 
@@ -173,7 +173,7 @@ def prodigy(
         gs = jax.tree.map(lambda g: _sliced(g, slice_p), g)
         dots = jax.tree.map(lambda gs, p0, p: jnp.dot(gs, wide(p0) - _sliced(p, slice_p)),
                             gs, state.p0, p)
-        delta_numerator = sum(d / d0 * dlr * x for x in jax.tree.leaves(dots))
+        delta_numerator = ordered_sum(jax.tree.map(lambda x: d / d0 * dlr * x, dots))
         keep = lambda new, old: jnp.where(active, new, wide(old))  # noqa: E731
         mu = (jax.tree.map(lambda m, g: keep(wide(m) * b1 + d * (1.0 - b1) * g, m), state.mu, g)
               if keep_mu else None)
@@ -181,7 +181,7 @@ def prodigy(
                           state.nu, g)
         s_rate = d / d0 * (d if safeguard_warmup else dlr)
         s = jax.tree.map(lambda s, gs: keep(wide(s) * b3 + s_rate * gs, s), state.s, gs)
-        d_denom = sum(jnp.sum(jnp.abs(x)) for x in jax.tree.leaves(s))
+        d_denom = ordered_sum(jax.tree.map(lambda x: jnp.sum(jnp.abs(x)), s))
         d_denom = jnp.where(active, d_denom, 0.0)
 
         skip = d_denom == 0.0
