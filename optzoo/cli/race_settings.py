@@ -20,7 +20,7 @@ CLASSIC_ZOO = (
 )
 PROBLEMS = ("digits", "rosenbrock", "beale", "quadratic", "saddle", "charlm")
 #: ``--preset``: a set of optimizers raced on several problems, each scored by its held-out loss.
-#: Names this optzoo does not have yet are skipped (the race says so).
+#: A name this optzoo does not have is skipped (the race says so).
 PRESETS: dict[str, dict[str, tuple[str, ...]]] = {
     "modern": {
         "optimizers": ("adamw", "schedule_free_adamw", "prodigy", "ademamix", "adopt", "lion", "muon",
