@@ -34,6 +34,7 @@ import optax
 
 from optzoo import _validate
 from optzoo import data as _data
+from optzoo.flat import FlatParams
 
 __all__ = ["History", "fit", "make_nnx_train_step", "make_train_step", "learning_rate_of"]
 
@@ -85,6 +86,11 @@ def make_train_step(
     line-search optimizers (L-BFGS) and ``reduce_on_plateau`` need; transformations
     that do not take them ignore them.
 
+    ``params`` may be a :class:`optzoo.FlatParams` (:func:`optzoo.flat_params`):
+    ``loss_fn`` still receives the pytree (``params.tree()``), and the gradient,
+    the update and the optimizer state are in the flat layout (``value_fn`` takes
+    the FlatParams).
+
     When ``optimizer`` is a Flax ``nnx.Optimizer``, this returns
     :func:`make_nnx_train_step`'s step instead: ``step(model, optimizer, batch) -> loss``
     with ``loss_fn(model, batch)``.
@@ -105,7 +111,9 @@ def make_train_step(
 
     def step(params, opt_state, batch):
         def objective(p):
-            return loss_fn(p, batch)
+            # a FlatParams: the loss is written on the pytree; the gradient comes back
+            # in the flat layout (the slices' transpose)
+            return loss_fn(p.tree() if isinstance(p, FlatParams) else p, batch)
 
         if has_aux:
             (loss, aux), grads = jax.value_and_grad(objective, has_aux=True)(params)
@@ -283,8 +291,9 @@ def fit(
 
     Args:
       loss_fn: ``loss_fn(params, batch)`` (or ``loss_fn(model, batch)`` for NNX).
-      params: a pytree of parameters, or an NNX model when ``optimizer`` is an
-        ``nnx.Optimizer``.
+      params: a pytree of parameters (or a :class:`optzoo.FlatParams` of them, with
+        ``loss_fn`` still written on the pytree), or an NNX model when ``optimizer``
+        is an ``nnx.Optimizer``.
       optimizer: an ``optax.GradientTransformation`` or an ``nnx.Optimizer``.
       arrays: the training data, e.g. ``(x, y)``, batched by :func:`optzoo.data.batches`.
       batch_size: examples per step; ``None`` is full-batch gradient descent.
