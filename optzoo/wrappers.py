@@ -20,6 +20,7 @@ import optax
 
 from optzoo import _validate as v
 from optzoo import registry as R
+from optzoo.transforms._tree import all_finite
 
 __all__ = ["SkipNonfiniteState", "skip_nonfinite"]
 
@@ -39,12 +40,6 @@ class SkipNonfiniteState(NamedTuple):
     consecutive: jax.Array
     last_finite: jax.Array
     inner_state: optax.OptState
-
-
-def _all_finite(tree) -> jax.Array:
-    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)
-              if jnp.issubdtype(jnp.asarray(x).dtype, jnp.inexact)]
-    return jnp.all(jnp.stack(leaves)) if leaves else jnp.array(True)
 
 
 def _example_inner() -> optax.GradientTransformation:
@@ -117,7 +112,7 @@ def skip_nonfinite(
 
     def update_fn(updates, state, params=None, **extra_args):
         new_updates, new_inner = inner.update(updates, state.inner_state, params, **extra_args)
-        ok = jnp.logical_and(_all_finite(updates), _all_finite(new_updates))
+        ok = jnp.logical_and(all_finite(updates), all_finite(new_updates))
         consecutive = jnp.where(ok, 0, optax.safe_increment(state.consecutive)).astype(jnp.int32)
         apply = ok if max_consecutive is None else jnp.logical_or(ok, consecutive > max_consecutive)
         skipped = jnp.where(apply, state.skipped, optax.safe_increment(state.skipped))

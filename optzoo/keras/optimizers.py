@@ -46,6 +46,7 @@ from optzoo._blocks import ScalarOrSchedule
 from optzoo.keras._base import keras_optimizer
 from optzoo.transforms import adam as _adam
 from optzoo.transforms._dtypes import PARAMS
+from optzoo.transforms._tree import leaf_path
 from optzoo.transforms import adaptive as _adaptive
 from optzoo.transforms import factored as _factored
 from optzoo.transforms import orthogonal as _orthogonal
@@ -431,15 +432,7 @@ def param_path(path) -> str:
     """A param's path in the pytree as Keras's ``variable.path``: the keys joined
     by ``/`` (dict keys, attribute names, sequence indices), e.g. ``{"dense":
     {"kernel": w}}`` -> ``"dense/kernel"``, Flax's ``params/Embed_0/embedding``."""
-    parts = []
-    for k in path:
-        for attr in ("key", "name", "idx"):
-            if hasattr(k, attr):
-                parts.append(str(getattr(k, attr)))
-                break
-        else:
-            parts.append(str(k))
-    return "/".join(parts)
+    return leaf_path(path)
 
 
 def _muon_uses_adam(path: str, shape, exclude_layers, exclude_embeddings) -> bool:

@@ -35,3 +35,24 @@ def ordered_sum(values: Any, start: Any = 0.0) -> jax.Array:
         return total
     stacked = jnp.stack(xs).astype(total.dtype)
     return jax.lax.fori_loop(0, len(xs), lambda i, acc: acc + stacked[i], total)
+
+
+def leaf_path(path: Any) -> str:
+    """A leaf's pytree key path as its keys joined by ``/`` (dict keys, attribute
+    names, sequence indices): ``"encoder/dense/kernel"``."""
+    parts = []
+    for k in path:
+        for attr in ("key", "name", "idx"):
+            if hasattr(k, attr):
+                parts.append(str(getattr(k, attr)))
+                break
+        else:
+            parts.append(str(k))
+    return "/".join(parts)
+
+
+def all_finite(tree: Any) -> jax.Array:
+    """True when every floating leaf of ``tree`` is free of NaN and Inf."""
+    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)
+              if jnp.issubdtype(jnp.asarray(x).dtype, jnp.inexact)]
+    return jnp.all(jnp.stack(leaves)) if leaves else jnp.array(True)

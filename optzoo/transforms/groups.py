@@ -39,22 +39,9 @@ import jax
 import optax
 
 from optzoo import registry as R
+from optzoo.transforms._tree import leaf_path
 
 __all__ = ["build_groups", "leaf_path", "param_groups"]
-
-
-def leaf_path(path) -> str:
-    """A leaf's pytree path as the ``/``-joined keys (dict keys, attribute names,
-    sequence indices): ``"encoder/dense/kernel"``."""
-    parts = []
-    for k in path:
-        for attr in ("key", "name", "idx"):
-            if hasattr(k, attr):
-                parts.append(str(getattr(k, attr)))
-                break
-        else:
-            parts.append(str(k))
-    return "/".join(parts)
 
 
 def _check_groups(fn: str, groups, allowed: Sequence[str]) -> list[dict]:

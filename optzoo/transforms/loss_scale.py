@@ -29,6 +29,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from optzoo.transforms._tree import all_finite
+
 __all__ = [
     "LossScaleState", "all_finite", "dynamic_loss_scale", "find_loss_scale_state", "scaled",
 ]
@@ -46,13 +48,6 @@ class LossScaleState(NamedTuple):
     scale: jax.Array
     growth_tracker: jax.Array
     inner_state: optax.OptState
-
-
-def all_finite(tree) -> jax.Array:
-    """True when every floating leaf of ``tree`` is free of NaN and Inf."""
-    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)
-              if jnp.issubdtype(jnp.asarray(x).dtype, jnp.inexact)]
-    return jnp.all(jnp.stack(leaves)) if leaves else jnp.array(True)
 
 
 def _wide() -> Any:
