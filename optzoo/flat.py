@@ -45,7 +45,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["DEFAULT_THRESHOLD", "FlatParams", "flat_params", "refuse", "to_flat", "to_tree"]
+__all__ = ["DEFAULT_THRESHOLD", "FlatParams", "flat_params", "per_leaf", "refuse", "to_flat",
+           "to_tree"]
 
 DEFAULT_THRESHOLD = 16_384
 
@@ -338,7 +339,7 @@ def to_flat(state: Any, fp: FlatParams) -> Any:
     def is_params_like(x):
         return _matches(x, layout)
 
-    return jax.tree.map(lambda x: layout_pack(x, layout) if is_params_like(x) else x, state,
+    return jax.tree.map(lambda x: _layout_pack(x, layout) if is_params_like(x) else x, state,
                         is_leaf=is_params_like)
 
 
@@ -349,7 +350,7 @@ def to_tree(state: Any) -> Any:
     return jax.tree.map(lambda x: x.tree() if is_flat(x) else x, state, is_leaf=is_flat)
 
 
-def layout_pack(tree: Any, layout: _Layout) -> FlatParams:
+def _layout_pack(tree: Any, layout: _Layout) -> FlatParams:
     return _pack(tree, layout, "to_flat")
 
 

@@ -52,6 +52,19 @@ def test_threshold_extremes():
     assert optzoo.flat_params(p).layout.threshold == flat.DEFAULT_THRESHOLD
 
 
+def test_one_buffer_per_sharding():
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+    mesh = Mesh(np.array(jax.devices()[:1]), ("d",))
+    replicated = NamedSharding(mesh, PartitionSpec())
+    p = {"a": jnp.ones(3), "b": jax.device_put(jnp.ones(4), replicated),
+         "c": jax.device_put(jnp.ones(2), replicated)}
+    fp = optzoo.flat_params(p)
+    assert [c.shape for c in fp.children] == [(3,), (6,)]
+    assert fp.children[1].sharding == replicated
+    np.testing.assert_array_equal(fp.tree()["c"], p["c"])
+
+
 def test_like_and_gradient_are_in_the_layout():
     p = model_params()
     fp = optzoo.flat_params(p, threshold=20)
