@@ -13,6 +13,7 @@ modern optimizers against the implementations their authors publish
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable
 from typing import Any
@@ -42,6 +43,20 @@ def torch_float64():
     yield
     torch.set_default_dtype(previous)
     torch.set_num_threads(threads)
+
+
+@contextlib.contextmanager
+def keras_float64():
+    """Keras's floatx and JAX's x64 both float64, restored afterwards."""
+    import keras
+
+    old = keras.config.floatx()
+    keras.config.set_floatx("float64")
+    try:
+        with jax.enable_x64(True):
+            yield
+    finally:
+        keras.config.set_floatx(old)
 
 
 def problem(seed=0):

@@ -25,6 +25,7 @@ if keras.backend.backend() != "jax":  # Keras was imported before with another b
     raise RuntimeError(f"Keras parity needs Keras on JAX, got {keras.backend.backend()!r}")
 
 import optzoo.keras as ok  # noqa: E402
+from tests.parity.harness import keras_float64  # noqa: E402
 
 STEPS = 100
 TOL = 1e-10
@@ -34,18 +35,6 @@ NAMES = sorted(SHAPES)  # the order of jax.tree.leaves on a dict
 # ("dense/kernel" is variable "kernel" in name scope "dense") and optzoo's pytree paths.
 MUON_SHAPES = {"dense/kernel": (4, 3), "dense/bias": (3,), "embedding/embeddings": (5, 3),
                "head/kernel": (3, 6), "tall/kernel": (6, 2), "conv/kernel": (2, 3, 4)}
-
-
-@contextlib.contextmanager
-def keras_float64():
-    """float64 on both sides, restored afterwards."""
-    old = keras.config.floatx()
-    keras.config.set_floatx("float64")
-    try:
-        with jax.enable_x64(True):
-            yield
-    finally:
-        keras.config.set_floatx(old)
 
 
 def full_precision_keras(monkeypatch):

@@ -28,23 +28,13 @@ import pytest  # noqa: E402
 import keras  # noqa: E402
 
 import optzoo.keras as ok  # noqa: E402
+from tests.parity.harness import keras_float64  # noqa: E402
 
 if keras.backend.backend() != "jax":  # Keras was imported before with another backend
     raise RuntimeError(f"Keras parity needs Keras on JAX, got {keras.backend.backend()!r}")
 
 STEPS = 320
 TOL = 1e-10
-
-
-@contextlib.contextmanager
-def keras_float64():
-    old = keras.config.floatx()
-    keras.config.set_floatx("float64")
-    try:
-        with jax.enable_x64(True):
-            yield
-    finally:
-        keras.config.set_floatx(old)
 
 
 @contextlib.contextmanager

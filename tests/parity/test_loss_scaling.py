@@ -10,7 +10,6 @@ compared; the params within 1e-10 relative (float64), the rest exactly.
 
 from __future__ import annotations
 
-import contextlib
 import os
 
 os.environ["KERAS_BACKEND"] = "jax"  # read once, at Keras's first import (tests/conftest.py)
@@ -31,6 +30,7 @@ from tests.parity.harness import (  # noqa: E402,F401 (torch_float64: a fixture)
     STEPS,
     TOL,
     fast_jit,
+    keras_float64,
     leaf_rel_err,
     loss_jax,
     loss_torch,
@@ -207,17 +207,6 @@ KERAS_CASES = [
     ("Adam", dict(learning_rate="exp", loss_scale_factor=8.0),
      dict(initial_scale=4.0, dynamic_growth_steps=4)),
 ]
-
-
-@contextlib.contextmanager
-def keras_float64():
-    old = keras.config.floatx()
-    keras.config.set_floatx("float64")
-    try:
-        with jax.enable_x64(True):
-            yield
-    finally:
-        keras.config.set_floatx(old)
 
 
 def _keras_pair(opt_name, okw, lkw):
