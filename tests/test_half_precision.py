@@ -39,7 +39,7 @@ import optzoo.keras
 import optzoo.pytorch
 from optzoo.transforms import _dtypes
 from tests.test_properties import DEFAULTS
-from tests.zoo import ZOO, Case, step_kwargs
+from tests.zoo import ZOO, Case, step_kwargs, variants_slow
 
 HALF = [jnp.float16, jnp.bfloat16]
 MAGNITUDES = (1e-8, 1e-6, 1e-4, 1e-3, 1e-2, 1.0, 1e2, 1e4)
@@ -189,7 +189,7 @@ def _params():
             if (n, d) in XFAIL:
                 marks.append(pytest.mark.xfail(strict=True, reason=XFAIL[(n, d)]))
             out.append(pytest.param(n, d, id=f"{n}-{d}", marks=marks))
-    return out
+    return variants_slow(out)
 
 
 @pytest.mark.parametrize("name,dtype", _params())

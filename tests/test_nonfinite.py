@@ -12,7 +12,7 @@ import optax
 import pytest
 
 import optzoo
-from tests.zoo import ZOO, quadratic, step_kwargs
+from tests.zoo import ZOO, quadratic, step_kwargs, variants_slow
 
 XFAIL: dict[str, str] = {}  # case -> reason naming the bug
 
@@ -34,8 +34,8 @@ def _poison(grads, value):
 
 
 def _cases():
-    return [pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=XFAIL[n]))
-            if n in XFAIL else n for n in ZOO]
+    return variants_slow([pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=XFAIL[n]))
+                          if n in XFAIL else n for n in ZOO])
 
 
 @pytest.mark.parametrize("name", _cases())

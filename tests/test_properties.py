@@ -32,7 +32,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
-from tests.zoo import ZOO, Case, step_kwargs
+from tests.zoo import ZOO, Case, step_kwargs, variants_slow
 
 # Drawn examples on top of the pinned ones (0: the pinned ones only).
 EXAMPLES = int(os.environ.get("OPTZOO_HYPOTHESIS_EXAMPLES", "0"))
@@ -144,8 +144,9 @@ def check_properties(name, skeleton, dtype, seed):
 
 
 def _cases(test):
-    return [pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=XFAIL[(test, n)]))
-            if (test, n) in XFAIL else n for n in ZOO]
+    return variants_slow([
+        pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=XFAIL[(test, n)]))
+        if (test, n) in XFAIL else n for n in ZOO])
 
 
 DTYPES = st.sampled_from([jnp.float32, jnp.bfloat16, jnp.float16])
@@ -235,7 +236,7 @@ def _zero_gradient_steps(tx, extra_args, dtype, matrices_only=False):
 
 
 @pytest.mark.parametrize("dtype", HALF, ids=["float16", "bfloat16"])
-@pytest.mark.parametrize("name", list(ZOO))
+@pytest.mark.parametrize("name", variants_slow(list(ZOO)))
 def test_zero_gradient_half_precision(name, dtype):
     """A zero gradient in float16 / bfloat16: no eps may vanish into 0 / 0 (float16's
     smallest subnormal is about 6e-8, above the usual eps = 1e-8)."""

@@ -11,7 +11,8 @@ import optax
 import pytest
 
 import optzoo
-from tests.zoo import NOT_TRANSFORMATIONS, SCHEDULES, ZOO, public_name, quadratic, step_kwargs
+from tests.zoo import (NOT_TRANSFORMATIONS, SCHEDULES, ZOO, public_name, quadratic, step_kwargs,
+                       variants_slow)
 
 INT32_MAX = int(np.iinfo(np.int32).max)
 XFAIL: dict[tuple[str, str], str] = {}  # (test, case) -> reason naming the bug
@@ -83,7 +84,8 @@ def _int_counters(state):
             if hasattr(x, "dtype") and x.dtype == jnp.int32 and np.ndim(x) == 0]
 
 
-@pytest.mark.parametrize("name", _xfail("saturate", [k for k, c in ZOO.items() if c.counters]))
+@pytest.mark.parametrize("name", variants_slow(
+    _xfail("saturate", [k for k, c in ZOO.items() if c.counters])))
 def test_step_counters_saturate(name):
     """From every int32 counter set to ``max - 2``, five steps keep it at ``max``
     (never wrapping negative) and the updates stay finite."""

@@ -128,6 +128,24 @@ def public_name(key: str) -> str:
     return key.split("[")[0]
 
 
+def variants_slow(params: list) -> list:
+    """The parameters of a test generated over the zoo, with every variant (a key with
+    a bracketed suffix: the same optimizer with other options) marked slow. The
+    default run checks each optimizer, flavor and block at its first configuration;
+    CI's slow run checks the variants. ``params``: keys, tuples whose first item is
+    a key, or ``pytest.param`` of those (their marks and ids are kept)."""
+    import pytest
+
+    out = []
+    for p in params:
+        if not hasattr(p, "marks"):  # a plain value, not a pytest.param
+            p = pytest.param(*(p if isinstance(p, tuple) else (p,)))
+        if "[" in str(p.values[0]):
+            p = pytest.param(*p.values, id=p.id, marks=[*p.marks, pytest.mark.slow])
+        out.append(p)
+    return out
+
+
 # Names in ``optzoo.__all__`` that are not transformation constructors.
 NOT_TRANSFORMATIONS = {"data", "keras", "problems", "pytorch", "schedules", "transforms",
                        "train", "cli", "fit", "make_train_step", "make_nnx_train_step",
