@@ -32,6 +32,7 @@ from optzoo import _blocks
 from optzoo import _validate as v
 from optzoo._blocks import ScalarOrSchedule
 from optzoo.transforms.clipping import clip_by_global_norm, clip_by_norm
+from optzoo.transforms._tree import instances
 
 __all__ = [
     "KerasOptions",
@@ -91,14 +92,7 @@ class KerasState(NamedTuple):
 
 
 def _find_keras_state(state) -> KerasState:
-    found = []
-
-    def visit(x):
-        if isinstance(x, KerasState):
-            found.append(x)
-        return x
-
-    jax.tree.map(visit, state, is_leaf=lambda x: isinstance(x, KerasState))
+    found = instances(state, KerasState)
     if not found:
         raise ValueError("no optzoo.keras optimizer state (KerasState) found in the state")
     if len(found) > 1:

@@ -56,3 +56,12 @@ def all_finite(tree: Any) -> jax.Array:
     leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)
               if jnp.issubdtype(jnp.asarray(x).dtype, jnp.inexact)]
     return jnp.all(jnp.stack(leaves)) if leaves else jnp.array(True)
+
+
+def instances(tree: Any, cls: type) -> list:
+    """Every node of ``tree`` that is a ``cls`` (an optimizer's state inside a chain's),
+    in tree order, without looking inside them."""
+    found: list = []
+    jax.tree.map(lambda x: found.append(x) if isinstance(x, cls) else None, tree,
+                 is_leaf=lambda x: isinstance(x, cls))
+    return found

@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from optzoo.transforms._tree import all_finite
+from optzoo.transforms._tree import all_finite, instances
 
 __all__ = [
     "LossScaleState", "all_finite", "dynamic_loss_scale", "find_loss_scale_state", "scaled",
@@ -132,14 +132,7 @@ def dynamic_loss_scale(
 def find_loss_scale_state(fn: str, state) -> LossScaleState:
     """The one :class:`LossScaleState` inside ``state`` (an optimizer state, or any
     pytree holding exactly one)."""
-    found = []
-
-    def visit(x):
-        if isinstance(x, LossScaleState):
-            found.append(x)
-        return x
-
-    jax.tree.map(visit, state, is_leaf=lambda x: isinstance(x, LossScaleState))
+    found = instances(state, LossScaleState)
     if len(found) != 1:
         raise ValueError(
             f"{fn}: state must hold exactly one loss-scaling state (LossScaleState), "
