@@ -57,3 +57,48 @@ def pytest_runtest_makereport(item, call):
 def pytest_make_collect_report(collector):
     outcome = yield
     _fail_unexpected_skip(outcome.get_result())
+
+
+
+# A worker compiles thousands of programs over a run and JAX keeps every executable in
+# its caches: one worker of the slow run passed 4.7 GB within one test file, and two
+# such workers on a 24 GB machine ended in a crashed worker. Once a worker has grown by
+# this much since its last drop, it drops JAX's caches after the test it is on (later
+# tests recompile what they use: a dropped cache costs time, never results) and hands
+# the freed heap back to the system.
+CACHE_GROWTH_BYTES = int(float(os.environ.get("OPTZOO_TEST_CACHE_GROWTH_GB", "2")) * 2**30)
+_cache_floor = {"bytes": None}
+
+
+def _resident_bytes() -> int:
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):  # not Linux: nothing is dropped
+        return 0
+
+
+def _release_heap() -> None:
+    import ctypes
+    import ctypes.util
+
+    try:
+        ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item, nextitem):
+    resident = _resident_bytes()
+    if _cache_floor["bytes"] is None:
+        _cache_floor["bytes"] = resident
+    if resident - _cache_floor["bytes"] > CACHE_GROWTH_BYTES:
+        import gc
+
+        import jax
+
+        jax.clear_caches()
+        gc.collect()
+        _release_heap()
+        _cache_floor["bytes"] = _resident_bytes()
