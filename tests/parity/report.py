@@ -25,8 +25,9 @@ COVERAGE_TEST = "tests/parity/test_torch_optim.py::test_every_parity_test_has_a_
 
 def run_suite(json_path: str) -> int:
     env = dict(os.environ, OPTZOO_PARITY_JSON=json_path)
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--deselect",
-           COVERAGE_TEST, "tests/parity"]
+    # -m "": the slow parity configurations too (the default run deselects them)
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "",
+           "--deselect", COVERAGE_TEST, "tests/parity"]
     return subprocess.call(cmd, env=env, cwd=ROOT)
 
 

@@ -167,23 +167,29 @@ CONFIGS = [
     (dict(lr=0.01, precond_dtype=torch.float64), 6, 3, 0),
     (dict(lr=0.02, b1=0.8, weight_decay=0.05, preconditioner_update_probability=0.4,
           momentum_into_precond_update=False, precond_dtype=torch.float64), 86, 1, 60),
-    (dict(lr=0.01, preconditioner_update_probability=0.7, precond_lr=0.3,
-          precond_init_scale=2.0, precond_dtype=torch.float64), 6, 0, 30),
-    (dict(lr=0.01, memory_save_mode="one_diag", max_size_triangular=16,
-          precond_dtype=torch.float64), 6, 3, 0),
-    (dict(lr=0.01, memory_save_mode="smart_one_diag", weight_decay=0.01,
-          precond_dtype=torch.float64), 6, 3, 0),
-    (dict(lr=0.01, memory_save_mode="all_diag", momentum_into_precond_update=False,
-          precond_dtype=torch.float64), 6, 3, 0),
-    (dict(lr=0.01, merge_dims=False, min_ndim_triangular=3, max_size_triangular=4,
-          precond_dtype=torch.float64), 6, 3, 0),
-    (dict(lr=0.005, b1=0.95, min_ndim_triangular=1, mu_dtype=torch.float64,
-          precond_dtype=torch.float64), 6, 3, 0),
+    *(pytest.param(*config, marks=pytest.mark.slow) for config in [  # 15-30 s each
+        (dict(lr=0.01, preconditioner_update_probability=0.7, precond_lr=0.3,
+              precond_init_scale=2.0, precond_dtype=torch.float64), 6, 0, 30),
+        (dict(lr=0.01, memory_save_mode="one_diag", max_size_triangular=16,
+              precond_dtype=torch.float64), 6, 3, 0),
+        (dict(lr=0.01, memory_save_mode="smart_one_diag", weight_decay=0.01,
+              precond_dtype=torch.float64), 6, 3, 0),
+        (dict(lr=0.01, memory_save_mode="all_diag", momentum_into_precond_update=False,
+              precond_dtype=torch.float64), 6, 3, 0),
+        (dict(lr=0.01, merge_dims=False, min_ndim_triangular=3, max_size_triangular=4,
+              precond_dtype=torch.float64), 6, 3, 0),
+        (dict(lr=0.005, b1=0.95, min_ndim_triangular=1, mu_dtype=torch.float64,
+              precond_dtype=torch.float64), 6, 3, 0),
+    ]),
 ]
 
 
+def _config(case):
+    return case.values[0] if hasattr(case, "values") else case[0]
+
+
 @pytest.mark.parametrize("ref_kw,seed,balances,skips", CONFIGS,
-                         ids=[config_label(c[0]) for c in CONFIGS])
+                         ids=[config_label(_config(c)) for c in CONFIGS])
 def test_kron_matches_reference(record_parity, ref_kw, seed, balances, skips):
     _run(record_parity, ref_kw, _ours(ref_kw), seed, balances, skips)
 
@@ -217,6 +223,7 @@ def test_probability_schedule_equals_reference_schedule():
                 assert np.floor(1 / np.float32(a)) == np.floor(float(1 / e)), n
 
 
+@pytest.mark.slow  # about 40 s
 def test_kron_float32_as_shipped():
     """Both sides in float32 with the reference's defaults (momentum and factors in
     float32, its solves in float32 unpatched): they agree to float32 level."""
