@@ -45,7 +45,22 @@ __all__ = [
     "check_nonnegative_each",
     "check_tree_match",
     "checked_updates",
+    "ComplexDtypeError",
+    "TAKES_COMPLEX",
 ]
+
+TAKES_COMPLEX = "takes_complex_params"
+"""The attribute :func:`optzoo.transforms.complex.with_complex_params` sets on a
+constructor whose transformation takes complex params (as real pairs)."""
+
+_COMPLEX_OK = ("adam, amsgrad, adamw, sgd, momentum, nag, rmsprop, adagrad, adadelta, adamax, "
+               "nadam, radam, asgd, rprop and their optzoo.pytorch flavors do")
+
+
+class ComplexDtypeError(TypeError, ValueError):
+    """Complex params or gradients given to an optimizer that does not take them, or
+    a complex gradient for a real param (and the reverse). A ``TypeError``, and a
+    ``ValueError`` as the gradient check raised before complex params were taken."""
 
 
 # (constructor name, its spellings of core arguments, its module)
@@ -91,7 +106,8 @@ def named(func: F | None = None, /, **spelled: str) -> Any:
                 _OWNER.reset(token)
             if not outermost:
                 return out
-            out = checked_updates(f.__name__, out)
+            out = checked_updates(f.__name__, out,
+                                  complex_ok=getattr(f, TAKES_COMPLEX, False))
             _remember(out, f, args, kwargs)
             return out
 
@@ -413,23 +429,62 @@ def _floating(dtype: Any) -> bool:
     return dtype is None or jax.dtypes.issubdtype(dtype, np.floating)
 
 
-def _check_dtypes(fn: str, updates: Any) -> None:
-    if all(_floating(getattr(g, "dtype", None)) for g in jax.tree.leaves(updates)):
+def _is_complex(dtype: Any) -> bool:
+    return dtype is not None and jax.dtypes.issubdtype(dtype, np.complexfloating)
+
+
+def _check_dtypes(fn: str, updates: Any, complex_ok: bool = False) -> None:
+    ok = (lambda d: _floating(d) or _is_complex(d)) if complex_ok else _floating
+    if all(ok(getattr(g, "dtype", None)) for g in jax.tree.leaves(updates)):
         return  # the common case, without building the leaves' paths
     for path, g in jax.tree_util.tree_flatten_with_path(updates)[0]:
         dtype = getattr(g, "dtype", None)
-        if dtype is None or jax.dtypes.issubdtype(dtype, np.floating):
+        if ok(dtype):
             continue
-        if jax.dtypes.issubdtype(dtype, np.complexfloating):
-            raise ValueError(
+        if _is_complex(dtype):
+            raise ComplexDtypeError(
                 f"{fn}: {_where(path)} has dtype {np.dtype(dtype).name}: {fn} does not "
-                "support complex gradients (split the real and imaginary parts into "
-                "separate real params)"
+                f"support complex gradients ({_COMPLEX_OK}; or split the real and "
+                "imaginary parts into separate real params)"
             )
         raise ValueError(
             f"{fn}: {_where(path)} has dtype {np.dtype(dtype).name}: gradients must "
             "be real floating point (take them with respect to float params)"
         )
+
+
+def _refuse_complex_params(fn: str, params: Any) -> None:
+    """At ``init`` of an optimizer that does not take complex params."""
+    for path, p in jax.tree_util.tree_flatten_with_path(params)[0]:
+        if _is_complex(getattr(p, "dtype", None)):
+            at = jax.tree_util.keystr(path)
+            raise ComplexDtypeError(
+                f"{fn}: the param{' at ' + at if at else ''} has dtype "
+                f"{np.dtype(p.dtype).name}: {fn} does not support complex params "
+                f"({_COMPLEX_OK}; or split the real and imaginary parts into separate "
+                "real params)"
+            )
+
+
+def _check_complex_match(fn: str, updates: Any, reference: Any) -> None:
+    """A complex gradient for each complex param and a real one for each real param
+    (``reference``: the params, or the ``(shape, dtype)`` pairs ``init`` saw)."""
+    kinds = [_is_complex(r[1] if _is_spec(r) else getattr(r, "dtype", None))
+             for r in jax.tree.leaves(reference, is_leaf=_is_spec)]
+    if kinds == [_is_complex(getattr(g, "dtype", None)) for g in jax.tree.leaves(updates)]:
+        return  # the common case, without building the leaves' paths
+    for (path, g), r in zip(jax.tree_util.tree_flatten_with_path(updates)[0],
+                            jax.tree.leaves(reference, is_leaf=_is_spec)):
+        dtype = r[1] if _is_spec(r) else getattr(r, "dtype", None)
+        if dtype is None or _is_complex(getattr(g, "dtype", None)) == _is_complex(dtype):
+            continue
+        if _is_complex(dtype):
+            raise ComplexDtypeError(
+                f"{fn}: {_where(path)} has dtype {_dtype_name(g)} but its param has dtype "
+                f"{_dtype_name(dtype)}: complex params take complex gradients")
+        raise ComplexDtypeError(
+            f"{fn}: {_where(path)} has dtype {_dtype_name(g)}: {fn} does not support complex "
+            f"gradients for real params (its param has dtype {_dtype_name(dtype)})")
 
 
 def _check_shapes(fn: str, updates: Any, reference: Any, what: str) -> None:
@@ -497,7 +552,7 @@ def own_buffers(params: Any, state: Any) -> Any:
     return jax.tree.map(fresh, state)
 
 
-def checked_updates(fn: str, tx: Any) -> Any:
+def checked_updates(fn: str, tx: Any, complex_ok: bool = False) -> Any:
     """``tx`` (a transformation; anything else is returned as it is) whose
     ``init`` returns a state that owns its buffers (:func:`own_buffers`) and whose
     ``update`` first checks, at trace time, that the gradients are real floating
@@ -505,8 +560,10 @@ def checked_updates(fn: str, tx: Any) -> Any:
     ``update`` when given, else the params ``init`` last saw with the same tree
     structure (their shapes and dtypes are remembered in this closure, the state
     pytree is unchanged). Structure mismatches are left to the optimizer's own
-    message. The checks read static shapes and dtypes only: nothing is added to
-    the compiled update. The returned type is ``tx``'s.
+    message. Complex params are refused at ``init`` and complex gradients at
+    ``update`` (:class:`ComplexDtypeError`) unless ``complex_ok``; with it, each
+    gradient leaf must be complex exactly where its param is. The checks read
+    static shapes and dtypes only: nothing is added to the compiled update. The returned type is ``tx``'s.
     """
     import optax  # noqa: PLC0415  (optax imports nothing from here; kept local for start-up)
 
@@ -517,6 +574,8 @@ def checked_updates(fn: str, tx: Any) -> Any:
 
     def init(params):
         leaves, treedef = jax.tree.flatten(params)
+        if not complex_ok and any(_is_complex(getattr(x, "dtype", None)) for x in leaves):
+            _refuse_complex_params(fn, params)
         specs = seen.setdefault(treedef, [])
         spec = tuple(_Spec(_leaf_spec(x)) for x in leaves)
         if spec in specs:
@@ -526,17 +585,23 @@ def checked_updates(fn: str, tx: Any) -> Any:
         return own_buffers(params, tx.init(params))
 
     def update(updates, state, params=None, **extra):
-        _check_dtypes(fn, updates)
+        _check_dtypes(fn, updates, complex_ok)
         leaves, treedef = jax.tree.flatten(updates)
+        reference = None
         if params is not None:
             if jax.tree.structure(params) == treedef:
                 _check_shapes(fn, updates, params, "from params")
+                reference = params
         elif treedef in seen:
             shapes = tuple(tuple(np.shape(x)) for x in leaves)
             specs = seen[treedef]
-            if not any(shapes == tuple(s[0] for s in spec) for spec in specs):
+            matching = [spec for spec in specs if shapes == tuple(s[0] for s in spec)]
+            if not matching:
                 _check_shapes(fn, updates, jax.tree.unflatten(treedef, specs[-1]),
                               "as init saw it")
+            reference = jax.tree.unflatten(treedef, matching[-1])
+        if complex_ok and reference is not None:
+            _check_complex_match(fn, updates, reference)
         return tx.update(updates, state, params, **extra)
 
     return kind(init, update)

@@ -3,6 +3,15 @@
 Every function returns an ``optax.GradientTransformation``. ``learning_rate`` is a
 number or any schedule ``step -> lr`` (an optzoo or optax schedule). Invalid
 hyperparameters raise ``ValueError`` here, at construction.
+
+Complex params: ``sgd``, ``momentum``, ``nag``, ``adagrad``, ``adadelta``,
+``rmsprop``, ``adam``, ``amsgrad``, ``adamw``, ``adamax``, ``nadam``, ``radam``,
+``rprop`` and ``asgd`` take them as ``torch.optim`` does, each complex number a
+pair of reals on which every operation acts part by part (``|g|`` and ``g^2``
+per real and imaginary part, not ``|g|^2``); a complex leaf's state is real with
+a trailing axis of 2; ``update`` takes ``jax.grad``'s gradients (the conjugates
+of torch's). See :mod:`optzoo.transforms.complex`. The other optimizers raise a
+``TypeError`` naming themselves at ``init``.
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ from optzoo import registry as R
 from optzoo._blocks import ScalarOrSchedule
 from optzoo.transforms import adam as _adam
 from optzoo.transforms import adaptive as _adaptive
+from optzoo.transforms.complex import with_complex_params
 from optzoo.transforms.momentum import scale_by_trace
 from optzoo.transforms import averaging as _averaging
 from optzoo.transforms import factored as _factored
@@ -81,6 +91,7 @@ _ADAM_RANGES = {**_LR_RANGE, "b1": "[0, 1)", "b2": "[0, 1)", "eps": "[0, inf)",
               "nesterov": dict(learning_rate=0.05, momentum=0.7, nesterov=True)},
 )
 @v.named
+@with_complex_params
 def sgd(
     learning_rate: ScalarOrSchedule,
     momentum: float = 0.0,
@@ -123,6 +134,7 @@ def sgd(
     examples={"": dict(learning_rate=0.03, beta=0.85, weight_decay=1e-3)},
 )
 @v.named
+@with_complex_params
 def momentum(
     learning_rate: ScalarOrSchedule, beta: float = 0.9, weight_decay: float = 0.0
 ) -> optax.GradientTransformation:
@@ -148,6 +160,7 @@ def momentum(
     examples={"": dict(learning_rate=0.03, beta=0.8)},
 )
 @v.named
+@with_complex_params
 def nag(
     learning_rate: ScalarOrSchedule, beta: float = 0.9, weight_decay: float = 0.0
 ) -> optax.GradientTransformation:
@@ -177,6 +190,7 @@ def nag(
                             eps_in_sqrt=False)},
 )
 @v.named
+@with_complex_params
 @_signature_of(_adaptive.scale_by_rss, learning_rate=1e-2)
 def adagrad(learning_rate, **kwargs) -> optax.GradientTransformation:
     r"""AdaGrad (Duchi, Hazan and Singer, 2011).
@@ -203,6 +217,7 @@ def adagrad(learning_rate, **kwargs) -> optax.GradientTransformation:
     examples={"": dict(learning_rate=0.5, rho=0.9, eps=1e-5)},
 )
 @v.named
+@with_complex_params
 @_signature_of(_adaptive.scale_by_adadelta, learning_rate=1.0)
 def adadelta(learning_rate, **kwargs) -> optax.GradientTransformation:
     r"""AdaDelta (Zeiler, 2012).
@@ -235,6 +250,7 @@ def adadelta(learning_rate, **kwargs) -> optax.GradientTransformation:
                                         nesterov=True)},
 )
 @v.named
+@with_complex_params
 def rmsprop(
     learning_rate: ScalarOrSchedule = 1e-3,
     decay: float = 0.9,
@@ -288,6 +304,7 @@ def rmsprop(
     examples={"": dict(learning_rate=0.02, b1=0.8, b2=0.99, eps=1e-6, eps_root=1e-9)},
 )
 @v.named
+@with_complex_params
 @_signature_of(_adam.scale_by_adam, learning_rate=1e-3, keep=_ADAM_ARGS)
 def adam(learning_rate, **kwargs) -> optax.GradientTransformation:
     r"""Adam (Kingma and Ba, 2015).
@@ -320,6 +337,7 @@ def adam(learning_rate, **kwargs) -> optax.GradientTransformation:
     examples={"": dict(learning_rate=0.02, b1=0.85, b2=0.95, eps=1e-6)},
 )
 @v.named
+@with_complex_params
 @_signature_of(_adam.scale_by_adam, learning_rate=1e-3, keep=_ADAM_ARGS)
 def amsgrad(learning_rate, **kwargs) -> optax.GradientTransformation:
     r"""AMSGrad (Reddi, Kale and Kumar, 2018): Adam with a non-decreasing ``nu``.
@@ -348,6 +366,7 @@ def amsgrad(learning_rate, **kwargs) -> optax.GradientTransformation:
     examples={"": dict(learning_rate=0.02, b1=0.8, b2=0.99, eps=1e-6, weight_decay=0.05)},
 )
 @v.named
+@with_complex_params
 def adamw(
     learning_rate: ScalarOrSchedule = 1e-3,
     b1: float = 0.9,
@@ -391,6 +410,7 @@ def adamw(
     examples={"": dict(learning_rate=0.01, b1=0.8, b2=0.99, eps=1e-6)},
 )
 @v.named
+@with_complex_params
 @_signature_of(_adam.scale_by_adamax, learning_rate=2e-3,
                keep=("b1", "b2", "eps", "mu_dtype", "nu_dtype"))
 def adamax(learning_rate, **kwargs) -> optax.GradientTransformation:
@@ -417,6 +437,7 @@ def adamax(learning_rate, **kwargs) -> optax.GradientTransformation:
               "optax": dict(learning_rate=0.01, momentum_decay=None)},
 )
 @v.named
+@with_complex_params
 @_signature_of(_adam.scale_by_nadam, learning_rate=2e-3)
 def nadam(learning_rate, **kwargs) -> optax.GradientTransformation:
     r"""Nadam: Adam with Nesterov momentum (Dozat, 2016).
@@ -443,6 +464,7 @@ def nadam(learning_rate, **kwargs) -> optax.GradientTransformation:
     examples={"": dict(learning_rate=0.01, b1=0.85, b2=0.99, eps=1e-6, threshold=6.0)},
 )
 @v.named
+@with_complex_params
 @_signature_of(_adam.scale_by_radam, learning_rate=1e-3,
                keep=("b1", "b2", "eps", "eps_root", "threshold", "mu_dtype", "nu_dtype"))
 def radam(learning_rate, **kwargs) -> optax.GradientTransformation:
@@ -579,6 +601,7 @@ def lamb(
                        max_step_size=10.0)},
 )
 @v.named
+@with_complex_params
 @_signature_of(_sign.scale_by_rprop)
 def rprop(**kwargs) -> optax.GradientTransformation:
     r"""Rprop, resilient backpropagation (Riedmiller and Braun, 1993), in the iRprop-
@@ -609,6 +632,7 @@ def rprop(**kwargs) -> optax.GradientTransformation:
     examples={"": dict(learning_rate=0.05, lambd=1e-3, alpha=0.7, t0=5.0, weight_decay=1e-3)},
 )
 @v.named
+@with_complex_params
 def asgd(
     learning_rate: ScalarOrSchedule = 1e-2,
     lambd: float = 1e-4,

@@ -28,6 +28,14 @@ Common to every optimizer here:
   the blocks' ``*_dtype`` arguments); the arithmetic runs in at least float32, so
   float16 and bfloat16 params get finite, bounded steps where torch's own
   float16 arithmetic underflows (see :mod:`optzoo.transforms._dtypes`).
+- Complex params (``SGD``, ``Adam``, ``AdamW``, ``Adamax``, ``NAdam``, ``RAdam``,
+  ``RMSprop``, ``Adagrad``, ``Adadelta``, ``ASGD``, ``Rprop``, as in torch): each
+  complex number is a pair of reals, every operation acting on the real and
+  imaginary parts separately (torch's ``view_as_real``); the state of a complex
+  leaf is real with a trailing axis of 2. ``update`` takes ``jax.grad``'s
+  gradients, the conjugates of torch's ``.grad``. See
+  :mod:`optzoo.transforms.complex`. ``Adafactor``, ``SparseAdam`` and ``Muon``
+  refuse complex params (``TypeError``), as torch does.
 - ``foreach``, ``fused``, ``capturable`` and ``differentiable`` only choose a
   torch kernel. They are accepted and ignored (JAX compiles one kernel; every
   update here is differentiable).
@@ -49,6 +57,7 @@ from optzoo import _validate as v
 from optzoo._blocks import ScalarOrSchedule
 from optzoo.transforms import adam as _adam
 from optzoo.transforms._dtypes import PARAMS
+from optzoo.transforms.complex import with_complex_params
 from optzoo.transforms.groups import build_groups
 from optzoo.transforms import adaptive as _adaptive
 from optzoo.transforms import averaging as _averaging
@@ -143,6 +152,7 @@ def _adam_family(fn: str, lr, betas, weight_decay, maximize, decoupled, directio
 
 @v.named
 @_grouped
+@with_complex_params
 def SGD(
     lr: ScalarOrSchedule = 1e-3,
     momentum: float = 0.0,
@@ -192,6 +202,7 @@ def SGD(
 
 @v.named
 @_grouped
+@with_complex_params
 def Adam(
     lr: ScalarOrSchedule = 1e-3,
     betas: tuple[float, float] = (0.9, 0.999),
@@ -228,6 +239,7 @@ def Adam(
 
 @v.named
 @_grouped
+@with_complex_params
 def AdamW(
     lr: ScalarOrSchedule = 1e-3,
     betas: tuple[float, float] = (0.9, 0.999),
@@ -258,6 +270,7 @@ def AdamW(
 
 @v.named
 @_grouped
+@with_complex_params
 def Adamax(
     lr: ScalarOrSchedule = 2e-3,
     betas: tuple[float, float] = (0.9, 0.999),
@@ -289,6 +302,7 @@ def Adamax(
 
 @v.named
 @_grouped
+@with_complex_params
 def NAdam(
     lr: ScalarOrSchedule = 2e-3,
     betas: tuple[float, float] = (0.9, 0.999),
@@ -325,6 +339,7 @@ def NAdam(
 
 @v.named
 @_grouped
+@with_complex_params
 def RAdam(
     lr: ScalarOrSchedule = 1e-3,
     betas: tuple[float, float] = (0.9, 0.999),
@@ -362,6 +377,7 @@ def RAdam(
 
 @v.named
 @_grouped
+@with_complex_params
 def RMSprop(
     lr: ScalarOrSchedule = 1e-2,
     alpha: float = 0.99,
@@ -417,6 +433,7 @@ def _adagrad_lr(lr, lr_decay):
 
 @v.named
 @_grouped
+@with_complex_params
 def Adagrad(
     lr: ScalarOrSchedule = 1e-2,
     lr_decay: float = 0.0,
@@ -458,6 +475,7 @@ def Adagrad(
 
 @v.named
 @_grouped
+@with_complex_params
 def Adadelta(
     lr: ScalarOrSchedule = 1.0,
     rho: float = 0.9,
@@ -505,6 +523,7 @@ def _pair(fn: str, name: str, value, spelled: str = "") -> tuple[Any, Any]:
 
 @v.named(learning_rate="lr")
 @_grouped
+@with_complex_params
 def Rprop(
     lr: float = 1e-2,
     etas: tuple[float, float] = (0.5, 1.2),
@@ -545,6 +564,7 @@ def Rprop(
 
 @v.named(learning_rate="lr")
 @_grouped
+@with_complex_params
 def ASGD(
     lr: ScalarOrSchedule = 1e-2,
     lambd: float = 1e-4,
