@@ -18,6 +18,12 @@ from optzoo.transforms.adaptive import (
     scale_by_rss,
 )
 from optzoo.transforms.clipping import clip_by_global_norm, clip_by_norm, clip_by_value
+from optzoo.transforms.complex import (
+    from_real_pairs,
+    split_complex,
+    to_real_pairs,
+    with_complex_params,
+)
 from optzoo.transforms.ftrl import FtrlState, scale_by_ftrl
 from optzoo.transforms.momentum import TraceState, scale_by_trace
 from optzoo.transforms.averaging import AsgdState, asgd_averaged_params, scale_by_asgd
@@ -80,4 +86,9 @@ __all__ = [
     "scale_by_lbfgs",
     "scale_by_newton",
     "scale_by_newton_cg",
+    # complex params as real pairs
+    "from_real_pairs",
+    "split_complex",
+    "to_real_pairs",
+    "with_complex_params",
 ]
