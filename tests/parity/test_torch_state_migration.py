@@ -65,8 +65,9 @@ class Run:
     """One torch optimizer (optionally with a scheduler stepped once per step) and one
     optzoo flavor on the harness problem, each stepping on its own params."""
 
-    def __init__(self, name, kwargs, names=NAMES, sched=None, groups=None):
+    def __init__(self, name, kwargs, names=NAMES, sched=None, groups=None, order=None):
         self.name, self.kwargs, self.names = name, kwargs, names
+        self.order = list(order or names)  # as torch's state_dict numbers the params
         self.x, self.y, init = problem(0)
         self.init = {k: init[k] for k in names}
         self.sched_args = sched  # (torch scheduler factory, flavor schedule) or None
@@ -167,7 +168,7 @@ def torch_then_jax(run: Run, **kw) -> float:
         values = run.torch_params()
         params = {k: jnp.asarray(values[k]) for k in run.names}
         sched = {"scheduler_state": run.sched.state_dict()} if run.sched else {}
-        state = ozt.from_torch_state(run.tx, run.opt.state_dict(), params, order=list(run.names),
+        state = ozt.from_torch_state(run.tx, run.opt.state_dict(), params, order=run.order,
                                      **sched, **kw)
         run.jax_side(values, state)
         return run.both(AFTER)
@@ -182,7 +183,7 @@ def jax_then_torch(run: Run, **kw) -> float:
         values = {k: np.asarray(x) for k, x in run.params.items()}
         run.torch_side(values)
         out = ozt.to_torch_state(
-            run.tx, run.state, run.params, order=list(run.names), like=run.opt.state_dict(),
+            run.tx, run.state, run.params, order=run.order, like=run.opt.state_dict(),
             **({"scheduler_state": run.sched.state_dict()} if run.sched else {}), **kw)
         if run.sched:
             out, sched_state = out
@@ -212,3 +213,125 @@ def test_state_migrates_mid_run(name, direction, record_parity, float64_muon):
     record_parity("torch", name, f"{config}; state migration {direction}, "
                   f"{BEFORE}+{AFTER} steps", err, BEFORE + AFTER)
     assert err <= TOL, f"{name} {direction}: max relative error {err:.3e}"
+
+
+def _two_groups():
+    """AdamW, decay on the matrices and none on the vectors, each group its own lr."""
+    def torch_groups(t):  # t: w1, b1, w2, b2
+        return [{"params": [t[0], t[2]], "lr": 0.02, "weight_decay": 0.1},
+                {"params": [t[1], t[3]], "lr": 0.05, "weight_decay": 0.0}]
+
+    ours = [{"params": ["w1", "w2"], "lr": 0.02, "weight_decay": 0.1},
+            {"params": ["b1", "b2"], "lr": 0.05, "weight_decay": 0.0}]
+    # torch numbers the params group by group: w1, w2, then b1, b2
+    return Run("AdamW", dict(lr=0.01, betas=(0.85, 0.95)), groups=(torch_groups, ours),
+               order=["w1", "w2", "b1", "b2"])
+
+
+def _one_cycle():
+    """SGD (torch keeps no step count) under OneCycleLR stepped once per step: the
+    count comes from the scheduler's last_epoch."""
+    cycle = dict(total_steps=BEFORE + AFTER, pct_start=0.3, cycle_momentum=False)
+    return Run("SGD", dict(lr=0.1, momentum=0.9, weight_decay=0.01), sched=(
+        lambda opt: torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.05, **cycle),
+        ozs.OneCycleLR(0.05, **cycle)))
+
+
+SPECIAL = {"AdamW two groups": _two_groups,
+           "SGD under OneCycleLR": _one_cycle}
+
+
+@pytest.mark.parametrize("case", list(SPECIAL))
+@pytest.mark.parametrize("direction", list(DIRECTIONS))
+def test_groups_and_scheduler_migrate(case, direction, record_parity):
+    err = DIRECTIONS[direction](SPECIAL[case]())
+    name = case.split()[0]
+    config = ("groups lr/weight_decay 0.02/0.1 and 0.05/0.0" if name == "AdamW" else
+              "momentum=0.9, weight_decay=0.01 under OneCycleLR(0.05, total_steps=60), "
+              "scheduler state migrated")
+    record_parity("torch", name, f"{config}; state migration {direction}, "
+                  f"{BEFORE}+{AFTER} steps", err, BEFORE + AFTER)
+    assert err <= TOL, f"{case} {direction}: max relative error {err:.3e}"
+
+
+# ----------------------------------------------------------------- refusals
+
+
+def _trained(cls, steps=2, names=NAMES, **kwargs):
+    """A torch optimizer after a few steps on the harness problem, and the params."""
+    run = Run(cls, kwargs, names)
+    run.torch_side(run.init)
+    for _ in range(steps):
+        run.torch_step()
+    return run.opt.state_dict(), {k: jnp.asarray(v) for k, v in run.torch_params().items()}
+
+
+def test_refuses_a_state_dict_of_another_class():
+    sd, params = _trained("Adam")
+    with x64(), pytest.raises(ValueError, match=(
+            r"^from_torch_state: the state of param 0 has 'exp_avg_sq', which torch.optim.Adamax "
+            r"does not keep \(a state_dict of another optimizer class\?\)$")):
+        ozt.from_torch_state(ozt.Adamax(), sd, params, order=list(NAMES))
+    with x64(), pytest.raises(ValueError, match=(
+            r"^from_torch_state: param_groups\[0\] has 'amsgrad', which torch.optim.NAdam "
+            r"does not have \(a state_dict of another optimizer class\?\)$")):
+        ozt.from_torch_state(ozt.NAdam(lr=0.001), sd, params, order=list(NAMES))
+
+
+def test_refuses_a_hyperparameter_tx_was_not_built_with():
+    sd, params = _trained("Adam", lr=0.01)
+    with x64(), pytest.raises(ValueError, match=(
+            r"^from_torch_state: param_groups\[0\] has lr=0.01, but tx was built with "
+            r"lr=0.02$")):
+        ozt.from_torch_state(ozt.Adam(lr=0.02), sd, params, order=list(NAMES))
+
+
+def test_refuses_mismatched_params_and_order():
+    sd, params = _trained("SGD", lr=0.01, momentum=0.9)
+    tx = ozt.SGD(lr=0.01, momentum=0.9)
+    with x64():
+        three = {k: params[k] for k in ("w1", "b1", "w2")}
+        with pytest.raises(ValueError, match=(
+                r"^from_torch_state: the state_dict has 4 params, params has 3 leaves$")):
+            ozt.from_torch_state(tx, sd, three)
+        with pytest.raises(ValueError, match=(
+                r"^from_torch_state: order lists 'w3', which is not a param path")):
+            ozt.from_torch_state(tx, sd, params, order=["w1", "b1", "w2", "w3"])
+        with pytest.raises(ValueError, match=(
+                r"^from_torch_state: order has 3 paths for 4 params and misses 'w2'$")):
+            ozt.from_torch_state(tx, sd, params, order=["w1", "b1", "b2"])
+        with pytest.raises(ValueError, match=(
+                r"^from_torch_state: the state of param 'w1' has 'momentum_buffer' of shape "
+                r"\(5, 2\), expected \(4, 5\) for a param of shape \(4, 5\)$")):
+            ozt.from_torch_state(tx, sd, params, order=["w2", "b1", "w1", "b2"])
+
+
+def test_refuses_what_it_cannot_derive():
+    sd, params = _trained("SGD", lr=0.01, momentum=0.9)
+    with x64():
+        with pytest.raises(ValueError, match=(
+                r"^from_torch_state: torch.optim.SGD keeps no step count and tx's lr is a "
+                r"schedule: pass scheduler_state=scheduler.state_dict\(\)$")):
+            ozt.from_torch_state(ozt.SGD(lr=ozs.StepLR(0.01, step_size=5), momentum=0.9), sd,
+                                 params, order=list(NAMES))
+        with pytest.raises(ValueError, match=r"^from_torch_state: tx must be an optzoo.pytorch"):
+            ozt.from_torch_state(optax.chain(ozt.SGD(lr=0.01, momentum=0.9)), sd, params)
+        tx = ozt.Adadelta()
+        with pytest.raises(ValueError, match=(
+                r"^to_torch_state: tx \(Adadelta\) keeps no step count here; pass step=")):
+            ozt.to_torch_state(tx, tx.init(params), params)
+
+
+def test_refuses_groups_that_differ():
+    run = _two_groups()
+    run.torch_side(run.init)
+    run.torch_step()
+    sd = run.opt.state_dict()
+    params = {k: jnp.asarray(v) for k, v in run.torch_params().items()}
+    with x64(), pytest.raises(ValueError, match=(
+            r"^from_torch_state: param_groups\[0\] holds 'b1', which tx puts in group 1$")):
+        ozt.from_torch_state(run.tx, sd, params, order=["b1", "w2", "w1", "b2"])
+    with x64(), pytest.raises(ValueError, match=(
+            r"^from_torch_state: the state_dict has 2 param groups, tx has 1$")):
+        ozt.from_torch_state(ozt.AdamW(lr=0.01, betas=(0.85, 0.95)), sd, params,
+                             order=run.order)
