@@ -93,6 +93,7 @@ def named(func: F | None = None, /, **spelled: str) -> Any:
     def decorate(f: F) -> F:
         first = next(iter(inspect.signature(f).parameters), None)
         lr_first = first in ("lr", "learning_rate")
+        complex_ok = getattr(f, TAKES_COMPLEX, False)
 
         @functools.wraps(f)
         def wrapper(*args, **kwargs):
@@ -101,19 +102,41 @@ def named(func: F | None = None, /, **spelled: str) -> Any:
             outermost = _OWNER.get() is None
             token = _OWNER.set(_OWNER.get() or (f.__name__, spelled, f.__module__))
             try:
+                if any(map(_complex_array, (*args, *kwargs.values()))):
+                    args, kwargs = _real_hyperparameters(f.__name__, complex_ok, args, kwargs)
                 out = f(*args, **kwargs)
             finally:
                 _OWNER.reset(token)
             if not outermost:
                 return out
-            out = checked_updates(f.__name__, out,
-                                  complex_ok=getattr(f, TAKES_COMPLEX, False))
+            out = checked_updates(f.__name__, out, complex_ok=complex_ok)
             _remember(out, f, args, kwargs)
             return out
 
         return wrapper  # type: ignore[return-value]
 
     return decorate if func is None else decorate(func)
+
+
+def _complex_array(x: Any) -> bool:
+    return isinstance(x, (jax.Array, np.ndarray, np.generic)) and _is_complex(x.dtype)
+
+
+def _real_hyperparameters(fn: str, complex_ok: bool, args: tuple, kwargs: dict):
+    """``optax.inject_hyperparams`` gives every number it holds the params' dtype,
+    complex for complex params: an optimizer that takes complex params gets the real
+    parts (its hyperparameters are real), any other refuses them in one line."""
+    if not complex_ok:
+        name = next((k for k, x in kwargs.items() if _complex_array(x)), None)
+        what = f"{_spelled(name)} is" if name else "a hyperparameter is"
+        raise ComplexDtypeError(
+            f"{owner(fn)}: {what} complex (optax.inject_hyperparams gives hyperparameters "
+            f"the params' dtype): {owner(fn)} does not support complex params ({_COMPLEX_OK})")
+
+    def real(x):
+        return x.real if _complex_array(x) else x
+
+    return tuple(map(real, args)), {k: real(x) for k, x in kwargs.items()}
 
 
 # What each transformation that a public constructor returned was built with, keyed
@@ -272,7 +295,7 @@ def check_range(
     """
     if isinstance(value, jax.core.Tracer):
         return
-    if isinstance(value, bool) or not is_concrete(value):
+    if isinstance(value, bool) or not is_concrete(value) or np.iscomplexobj(value):
         raise _type_error(fn, name, "a real number", value)
     x = float(value)
     low_open = low_open or low == -math.inf
