@@ -115,3 +115,59 @@ def test_optimizer_groups_classic_by_default_modern_and_all():
     assert list(select(every, "adam,modern,adam")) == ["adam", *modern]  # each once, in order
     with pytest.raises(ValueError, match="unknown or unavailable optimizers \\['nope'\\].*classic"):
         select(every, "modern,nope")
+
+
+def test_flat_layout_adds_flat_columns_whole_step_and_model_tables(tmp_path, capsys, monkeypatch):
+    from optzoo.cli.bench import flat
+
+    monkeypatch.setattr(flat, "SEPARATE_PROCESS", False)  # torch "alone" in this process
+    out = tmp_path / "RESULTS.md"
+    status = bench.main(
+        ["--quick", "--sizes", "tiny", "--optimizers", "adam", "--repeats", "1", "--sample-ms",
+         "1", "--layout", "both", "--no-train-step", "--compile-repeats", "0",
+         "--model-widths", "8", "--model-layers", "2", "--model-batch", "4", "--out", str(out)]
+    )
+    assert status == 0
+    text = out.read_text()
+
+    def table(title):
+        lines = text.splitlines()
+        start = next(i for i, ln in enumerate(lines) if ln.startswith(title))
+        rows = []
+        for ln in lines[start + 2:]:
+            if not ln.startswith("|"):
+                break
+            rows.append([c.strip() for c in ln.strip("|").split("|")])
+        return {name: dict(zip(rows[0], row)) for name, row in
+                zip(range(len(rows) - 2), rows[2:])}
+
+    update = table("## (tiny)")[0]
+    assert float(update["flat/optzoo"]) > 0 and float(update["flat/torch fused"]) >= 0
+    step = table("## Whole training step")[0]
+    model = table("## End to end")[0]
+    for row in (step, model):
+        assert row["optimizer"] == "adam"
+        for col in ("flat ms", "flat/tree", "flat/torch fused", "flat/torch foreach alone"):
+            assert float(row[col]) > 0, (col, row)  # (no timing asserted, only that it ran)
+    assert float(step["compile tree s"]) > 0 and float(step["compile flat/tree"]) > 0
+    assert float(model["compile flat s"]) > 0 and float(model["1,000 steps + compile, flat/tree"]) > 0
+    assert "8 leaves (0 kept)" in model["model"]
+    assert "Flat layout (`--layout`)" in text
+
+
+def test_flat_layout_times_refusing_optimizers_in_the_tree_layout(capsys):
+    status = bench.main(["--quick", "--sizes", "tiny", "--optimizers", "adafactor", "--repeats",
+                         "1", "--sample-ms", "1", "--layout", "flat", "--no-torch",
+                         "--no-train-step", "--compile-repeats", "0", "--model-widths", "none"])
+    assert status == 0
+    printed = capsys.readouterr().out
+    assert "optzoo in the flat layout" in printed
+    assert "adafactor: refuses a FlatParams; its row is the tree layout" in printed
+    assert "## Whole training step" in printed and "## End to end" not in printed
+
+
+def test_flat_layout_options_are_checked(capsys):
+    assert bench.main(["--layout", "pile", "--sizes", "tiny"]) == 2
+    assert bench.main(["--layout", "flat", "--model-widths", "8,x", "--sizes", "tiny"]) == 2
+    err = capsys.readouterr().err
+    assert "--model-widths must be positive integers or 'none', got '8,x'" in err

@@ -4,9 +4,10 @@ programs, the compile times and the legend, printed as measured and optionally w
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 
-from optzoo.cli.bench import report
+from optzoo.cli.bench import flat, report
 from optzoo.cli.common import Parser, UsageError, float_in, int_in
 from optzoo.cli.bench.machine import load_average, machine_description, pin_threads
 from optzoo.cli.bench.specs import ALL_SIZES, OPTIMIZERS, select, specs as all_specs
@@ -19,7 +20,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--sizes", default="a,b,c",
                    help="comma-separated model shapes: a (8M, 1 leaf), b (8M, 200 leaves), "
-                        "c (200k, 400 leaves), tiny (4k, 4 leaves); default a,b,c")
+                        "c (200k, 400 leaves), 2m (2M, 1,000 leaves), tiny (4k, 4 leaves); "
+                        "default a,b,c")
     p.add_argument("--optimizers", default="classic",
                    help="comma-separated names or groups: classic (the default: " + ", ".join(OPTIMIZERS)
                         + "), modern (optzoo/optax/published torch reference: "
@@ -42,6 +44,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-train-step", action="store_true", help="same as --train-step none")
     p.add_argument("--undonated", action="store_true",
                    help="also time optzoo's step without buffer donation")
+    p.add_argument("--layout", choices=flat.LAYOUTS, default="tree",
+                   help="optzoo's params: tree (the pytree, the default), flat (optzoo.flat_params "
+                        "in the update tables) or both (a flat/optzoo column); flat and both add "
+                        "the whole-training-step table (tree vs flat vs torch, with backward) "
+                        "and the end-to-end MLP table")
+    p.add_argument("--model-widths", default="128,256",
+                   help="--layout flat/both: widths of the end-to-end MLP, comma-separated, or "
+                        "'none' (default 128,256: every leaf buffered, and the 256x256 weights kept)")
+    p.add_argument("--model-layers", type=int_in("--model-layers", 1, 1000), default=24,
+                   help="--layout flat/both: layers of the end-to-end MLP (default 24)")
+    p.add_argument("--model-batch", type=int_in("--model-batch", 1, 1_000_000), default=64,
+                   help="--layout flat/both: batch size of the end-to-end MLP (default 64)")
     p.add_argument("--hlo", action="store_true", help="print the kernel count and traffic of each compiled step")
     p.add_argument("--quick", action="store_true", help="fewer rounds and shorter samples")
     p.add_argument("--out", default=None, help="write the tables and machine description to this Markdown file")
@@ -116,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         undonated=args.undonated,
         repeats=repeats,
         sample_s=sample_s,
+        layout=args.layout,
     )
 
     try:
@@ -125,7 +140,14 @@ def main(argv: list[str] | None = None) -> int:
     size_names = [s.strip() for s in args.sizes.split(",") if s.strip()]
     bad = [s for s in size_names if s not in ALL_SIZES]
     if bad:
-        return _error(f"unknown sizes {bad}; have a, b, c, tiny")
+        return _error(f"unknown sizes {bad}; have a, b, c, 2m, tiny")
+    try:
+        widths = ([] if args.model_widths.strip() == "none" else
+                  [int(w) for w in args.model_widths.split(",") if w.strip()])
+        if any(w < 1 for w in widths):
+            raise ValueError
+    except ValueError:
+        return _error(f"--model-widths must be positive integers or 'none', got {args.model_widths!r}")
 
     out: list[str] = ["# optzoo update-step benchmark", ""]
     out += ["Machine:", ""] + machine_description(args.device) + [""]
@@ -143,6 +165,18 @@ def main(argv: list[str] | None = None) -> int:
         _write(args.out, out + ["(run in progress)"])
         print("\n".join([""] + notes + [""]), flush=True)
 
+    if args.layout != "tree":
+        if args.device != "cpu":
+            print("optzoo bench: the whole-step and model tables time torch on CPU only; "
+                  "skipping torch there", file=sys.stderr)
+        frun = dataclasses.replace(run, have_torch=run.have_torch and args.device == "cpu")
+        out += flat.step_table(size_names, specs, frun, run.step_for)
+        _write(args.out, out + ["(run in progress)"])
+        if widths:
+            out += flat.model_table(widths, args.model_layers, args.model_batch, specs, frun,
+                                    run.step_for)
+            _write(args.out, out + ["(run in progress)"])
+
     hlo_table = report.hlo_table(hlo_lines)
     if args.hlo:
         print("\n".join(hlo_table), flush=True)
@@ -151,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     if "c" in size_names or compile_repeats > 0:
         out += report.compile_times(specs, compile_repeats, device, compile_samples)
 
-    legend = report.legend(args.device)
+    legend = report.legend(args.device) + ([flat.LEGEND, ""] if args.layout != "tree" else [])
     out += legend
     print("\n".join(legend), flush=True)
     out.append(f"Load average at end (1, 5, 15 min): {load_average()}")

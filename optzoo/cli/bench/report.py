@@ -28,6 +28,7 @@ class Settings:
     undonated: bool
     repeats: int
     sample_s: float
+    layout: str = "tree"  # optzoo's params: "tree", "flat" (optzoo.flat_params) or "both"
 
 
 def _print(lines: list[str]) -> None:
@@ -50,6 +51,10 @@ def _columns(run: Settings) -> list[str]:
             cols.append("train_step/torch fused")
     if run.undonated:
         cols.append("undonated/donated")
+    if run.layout == "both":
+        cols.append("flat/optzoo")
+        if run.have_torch:
+            cols.append("flat/torch fused")
     if run.have_torch:
         cols += ["optzoo/torch foreach", "optzoo/torch fused", "optzoo/reference"]
     cols += ["GB/s optzoo", "GB/s optax"]
@@ -69,9 +74,12 @@ def size_table(size: str, specs: dict[str, Spec], run: Settings,
     desc, shapes = ALL_SIZES[size]
     n_params = sum(math.prod(s) for s in shapes)
     cols = _columns(run)
-    table = [f"## ({size}) {desc}", "", "| " + " | ".join(cols) + " |",
+    where = {"flat": ", optzoo in the flat layout (optzoo.flat_params)",
+             "both": ", optzoo in the tree layout; flat/optzoo: the flat layout"}.get(run.layout, "")
+    table = [f"## ({size}) {desc}{where}", "", "| " + " | ".join(cols) + " |",
              "|" + "|".join("---" for _ in cols) + "|"]
     _print(table)
+    refused: list[str] = []
     for index, spec in enumerate(specs.values()):
         runners: dict[str, Callable[[], None]] = {}
         texts: dict[str, Any] = {}
@@ -81,20 +89,32 @@ def size_table(size: str, specs: dict[str, Spec], run: Settings,
         if index % 2:
             pair.reverse()
         compiled_s = {}
+        # --layout flat: optzoo in the flat layout, or in the tree one when it refuses a FlatParams
+        flat = run.layout == "flat" and _takes_flat(spec, shapes, run.device)
+        if run.layout == "flat" and not flat:
+            refused.append(f"- {spec.name}: refuses a FlatParams; its row is the tree layout")
         for which, ctor in pair:
-            runners[which], texts[which], compiled_s[which] = jax_runner(ctor(), shapes, run.device)
-        if size == "c":
+            runners[which], texts[which], compiled_s[which] = jax_runner(
+                ctor(), shapes, run.device, flat=flat and which == "optzoo")
+        if size == "c" and not flat:  # (the compile-time table compares tree layouts)
             compile_samples.setdefault(spec.name, []).append(compiled_s)
         rep = analyse(texts["optzoo"])
         orep = analyse(texts["optax"]) if "optax" in texts else {}
         runners = {k: runners[k] for k in ("optzoo", "optax") if k in runners}
         if run.have_step and (run.step_for is None or spec.name in run.step_for):
-            runners["step"], step_exe, _ = jax_runner(spec.optzoo(), shapes, run.device, via_train_step=True)
+            runners["step"], step_exe, _ = jax_runner(spec.optzoo(), shapes, run.device,
+                                                      via_train_step=True, flat=flat)
             srep = analyse(step_exe)
         else:
             srep = {}
         if run.undonated:
-            runners["undonated"], _, _ = jax_runner(spec.optzoo(), shapes, run.device, donate=False)
+            runners["undonated"], _, _ = jax_runner(spec.optzoo(), shapes, run.device, donate=False,
+                                                    flat=flat)
+        if run.layout == "both":
+            try:
+                runners["flat"], _, _ = jax_runner(spec.optzoo(), shapes, run.device, flat=True)
+            except TypeError:  # refuses a FlatParams: "—" in the flat columns
+                pass
         if run.have_torch and spec.torch is not None:
             for flag in ("foreach", "fused"):
                 try:
@@ -118,6 +138,10 @@ def size_table(size: str, specs: dict[str, Spec], run: Settings,
                 row.append(ratio("step", "torch fused"))
         if run.undonated:
             row.append(ratio("undonated", "optzoo"))
+        if run.layout == "both":
+            row.append(ratio("flat", "optzoo"))
+            if run.have_torch:
+                row.append(ratio("flat", "torch fused"))
         if run.have_torch:
             row += [ratio("optzoo", "torch foreach"), ratio("optzoo", "torch fused"),
                     ratio("optzoo", "reference")]
@@ -140,7 +164,22 @@ def size_table(size: str, specs: dict[str, Spec], run: Settings,
             f"{srep.get('bytes_moved', 0) / n_params:.0f} |"
         )
         del runners, samples
+    if refused:
+        table += [""] + refused
+        _print([""] + refused)
     return table
+
+
+def _takes_flat(spec: Spec, shapes, device) -> bool:
+    """Whether optzoo's ``spec`` accepts a FlatParams (refusing ones raise at init)."""
+    from optzoo.flat import flat_params
+    import jax.numpy as jnp
+
+    try:
+        spec.optzoo().init(flat_params([jnp.zeros(s, jnp.float32, device=device) for s in shapes[:2]]))
+    except TypeError:
+        return False
+    return True
 
 
 def hlo_table(hlo_lines: list[str]) -> list[str]:

@@ -17,10 +17,11 @@ def bare_update(tx):
     return update
 
 
-def jax_runner(tx, shapes, device, donate=True, via_train_step=False):
+def jax_runner(tx, shapes, device, donate=True, via_train_step=False, flat=False):
     """A callable doing one update (and blocking), the compiled executable (None
     when not donated through the train step), and the seconds spent tracing,
-    lowering and compiling it."""
+    lowering and compiling it. ``flat``: params, gradients and state in the flat
+    layout (:func:`optzoo.flat_params`; raises ``TypeError`` when ``tx`` refuses it)."""
     import jax
     import jax.numpy as jnp
 
@@ -30,6 +31,12 @@ def jax_runner(tx, shapes, device, donate=True, via_train_step=False):
     params = [jax.device_put(jax.random.normal(k, s, jnp.float32), device) for k, s in zip(keys, shapes)]
     grads = [jax.device_put(0.01 * jax.random.normal(jax.random.fold_in(k, 1), s, jnp.float32), device)
              for k, s in zip(keys, shapes)]
+    batch = grads  # the train step's loss takes the pytree; its gradient is the batch
+    if flat:
+        from optzoo.flat import flat_params
+
+        params = flat_params(params)
+        grads = params.like(grads)
     # an optimizer may keep the params (or one array twice) in its initial state; a
     # buffer may be donated once per call, so copy repeats, as make_train_step does
     params, state = _unalias(params, jax.device_put(tx.init(params), device))
@@ -40,10 +47,10 @@ def jax_runner(tx, shapes, device, donate=True, via_train_step=False):
 
         step = make_train_step(_grad_is_batch_loss(), tx, donate=donate)
         t0 = time.perf_counter()
-        compiled = step.lower(params, state, grads).compile() if donate else None
+        compiled = step.lower(params, state, batch).compile() if donate else None
 
         def run():
-            box[0], box[1], _loss = step(box[0], box[1], grads)
+            box[0], box[1], _loss = step(box[0], box[1], batch)
             jax.block_until_ready(box[0])
     else:
         jitted = jax.jit(bare_update(tx), donate_argnums=(0, 1) if donate else ())

@@ -14,7 +14,9 @@ SIZES: dict[str, tuple[str, list[tuple[int, ...]]]] = {
     "c": ("200k params in 400 leaves", [(500,)] * 400),
 }
 TINY = ("tiny: 4k params in 4 leaves", [(1000,)] * 4)
-ALL_SIZES = dict(SIZES, tiny=TINY)
+#: the flat layout's middle size (``--sizes 2m``): many small leaves that still fill memory
+MANY = ("2M params in 1,000 leaves", [(2_000,)] * 1000)
+ALL_SIZES = dict(SIZES, tiny=TINY, **{"2m": MANY})
 
 OPTIMIZERS = (
     "sgd momentum nag adagrad adadelta rmsprop adam adamw adamax nadam radam amsgrad "
