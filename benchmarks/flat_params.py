@@ -1,118 +1,54 @@
-"""Flat parameter buffers (:func:`optzoo.flat_params`) against the pytree layout and
-against ``torch.optim`` (fused and foreach).
+"""Flat parameter buffers (:func:`optzoo.flat_params`): what ``optzoo bench --layout`` does
+not cover.
 
-Each model is ``leaves`` float32 vectors of ``n / leaves`` elements; the loss is
-``0.5 * sum of squares`` written on the pytree. Rows:
+The update rows (every element-wise optimizer, tree vs flat layout), the whole training
+step against ``torch.optim`` (fused and foreach, with the backward pass) and the
+end-to-end MLP are ``optzoo bench`` rows (``optzoo/cli/bench/flat.py``)::
 
-- update: one jitted, donated optimizer update plus ``apply_updates`` with a fixed
-  gradient, tree layout vs flat layout, for each optimizer in ``--optimizers``;
-- step: a whole training step (loss on the pytree, gradient, Adam update, apply;
-  ``optzoo.make_train_step``), tree vs flat, and torch's ``zero_grad``, ``backward``
-  and ``Adam.step`` with ``fused=True`` and ``foreach=True`` on the same leaves;
-- compile: seconds to lower and compile the whole step at 2M params in 1,000 leaves;
-- ``--threshold``: the whole Adam step, flat (everything buffered) vs tree, for 200
-  equal leaves (fewer above 40k elements) of growing size: where a buffer stops paying.
+    optzoo bench --layout both --sizes c,2m,b --optimizers adam,adamw,sgd,... --train-step none
+    optzoo bench --layout flat --sizes c,2m,b --optimizers adam
 
-Runners are timed in rotating order within each round (``time_interleaved``); the
-tables give medians and ratios of medians.
+This script adds, on the same pieces (``vector_leaves``, ``squares_loss``,
+``step_runner``, ``time_interleaved``):
 
-    python benchmarks/flat_params.py [--quick] [--threshold] [--out benchmarks/RESULTS-flat.md]
+- ``--threshold``: the whole Adam step, flat (everything buffered) vs tree, for 200 equal
+  leaves (fewer above 40k elements) of growing size: where a buffer stops paying
+  (``optzoo.flat.DEFAULT_THRESHOLD``);
+- ``--compile``: seconds to lower and compile the whole Adam step at 2M params in 1,000
+  leaves, each compilation in a fresh process, alternating layouts.
+
+    python benchmarks/flat_params.py --threshold [--repeats 9] [--out benchmarks/RESULTS-flat.md]
+    python benchmarks/flat_params.py --compile [--rounds 3]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import subprocess
 import sys
-import time
-
-import jax
-import jax.numpy as jnp
-import numpy as np
-import optax
 
 import optzoo
+from optzoo.cli.bench.flat import step_runner, vector_leaves
+from optzoo.cli.bench.machine import load_average
 from optzoo.cli.bench.timing import time_interleaved
 
-SIZES = {"c: 200k / 400": (200_000, 400), "2M / 1000": (2_000_000, 1000),
-         "b: 8M / 200": (8_000_000, 200)}
-ELEMENTWISE = ("adam", "adamw", "sgd", "momentum", "nag", "rmsprop", "adagrad", "adamax",
-               "nadam", "radam", "lion", "amsgrad")
 
-
-def leaves_of(n: int, k: int, seed: int = 0) -> dict:
-    rng = np.random.default_rng(seed)
-    m = n // k
-    return {f"l{i:04d}": jnp.asarray(rng.normal(size=m), jnp.float32) for i in range(k)}
-
-
-def loss_fn(params, batch):
-    del batch
-    return 0.5 * sum(jnp.sum(jnp.square(x)) for x in jax.tree.leaves(params))
-
-
-def fresh(tree):
-    return jax.tree.map(jnp.copy, tree)
-
-
-def update_runner(tx, params):
-    """One donated update + apply with a fixed gradient (params and state kept alive
-    in a closure list, as a training loop would)."""
-    grads = jax.tree.map(lambda p: 0.01 * p, params)
-
-    def upd(p, s, g):
-        u, s = tx.update(g, s, p)
-        return optax.apply_updates(p, u), s
-
-    upd = jax.jit(upd, donate_argnums=(0, 1))
-    box = [fresh(params), tx.init(params)]
-
-    def run():
-        box[0], box[1] = upd(box[0], box[1], grads)
-        jax.block_until_ready(box[0])
-
-    return run
-
-
-def step_runner(tx, params):
-    step = optzoo.make_train_step(loss_fn, tx)
-    box = [fresh(params), tx.init(params)]
-
-    def run():
-        box[0], box[1], loss = step(box[0], box[1], None)
-        jax.block_until_ready(loss)
-
-    return run
-
-
-def torch_runner(n: int, k: int, mode: str):
-    import torch
-
-    rng = np.random.default_rng(0)
-    ps = [torch.tensor(rng.normal(size=n // k), dtype=torch.float32, requires_grad=True)
-          for _ in range(k)]
-    opt = torch.optim.Adam(ps, lr=1e-3, **{mode: True})
-
-    def run():
-        opt.zero_grad()
-        # one concatenation and one reduction (a Python sum of 400 per-leaf losses
-        # would time autograd's per-node overhead rather than the optimizer)
-        loss = 0.5 * torch.cat([p.view(-1) for p in ps]).square().sum()
-        loss.backward()
-        opt.step()
-
-    return run
-
-
-def compile_seconds(tx, params) -> float:
-    step = jax.jit(optzoo.make_train_step(loss_fn, tx, jit=False), donate_argnums=(0, 1))
-    state = tx.init(params)
-    t0 = time.perf_counter()
-    step.lower(params, state, None).compile()
-    return time.perf_counter() - t0
+def measure_threshold(repeats: int, sample_s: float) -> list[str]:
+    lines = ["| elements per leaf | leaves | tree step (ms) | flat step (ms) | flat / tree |",
+             "|---:|---:|---:|---:|---:|"]
+    for m in (1_024, 4_096, 16_384, 32_768, 65_536, 262_144):
+        k = 200 if m <= 40_000 else max(20, 8_000_000 // m)
+        params = vector_leaves([(m,)] * k)
+        tx = optzoo.adam(1e-3)
+        runners = {"tree": step_runner(tx, params)[0],
+                   "flat": step_runner(tx, optzoo.flat_params(params, threshold=m))[0]}
+        s = time_interleaved(runners, repeats, sample_s, warmup=2)
+        t, f = statistics.median(s["tree"]), statistics.median(s["flat"])
+        lines.append(f"| {m:,} | {k} | {t * 1e3:.3f} | {f * 1e3:.3f} | {f / t:.2f} |")
+        print(lines[-1], flush=True)
+    return lines
 
 
 def compile_in_fresh_process(layout: str) -> float:
@@ -121,95 +57,43 @@ def compile_in_fresh_process(layout: str) -> float:
     return float(out.stdout.strip().splitlines()[-1])
 
 
-def med(xs) -> float:
-    return statistics.median(xs)
-
-
-def measure_threshold(repeats: int, sample_s: float) -> list[str]:
-    lines = ["| elements per leaf | leaves | tree step (ms) | flat step (ms) | flat / tree |",
-             "|---:|---:|---:|---:|---:|"]
-    for m in (1_024, 4_096, 16_384, 32_768, 65_536, 262_144):
-        k = 200 if m <= 40_000 else max(20, 8_000_000 // m)
-        params = leaves_of(m * k, k)
-        tx = optzoo.adam(1e-3)
-        runners = {"tree": step_runner(tx, params),
-                   "flat": step_runner(tx, optzoo.flat_params(params, threshold=m))}
-        s = time_interleaved(runners, repeats, sample_s, warmup=2)
-        t, f = med(s["tree"]), med(s["flat"])
-        lines.append(f"| {m:,} | {k} | {t * 1e3:.3f} | {f * 1e3:.3f} | {f / t:.2f} |")
-        print(lines[-1], flush=True)
-    return lines
-
-
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="fewer rounds, Adam only")
-    ap.add_argument("--threshold", action="store_true", help="only the threshold sweep")
-    ap.add_argument("--no-update", action="store_true", help="skip the update-only rows")
+    ap.add_argument("--threshold", action="store_true", help="the threshold sweep")
+    ap.add_argument("--compile", action="store_true",
+                    help="compile time at 2M / 1,000 leaves, a fresh process per compilation")
     ap.add_argument("--compile-one", choices=("tree", "flat"), help=argparse.SUPPRESS)
-    ap.add_argument("--optimizers", default=",".join(ELEMENTWISE))
-    ap.add_argument("--repeats", type=int, default=15)
-    ap.add_argument("--out", default=None)
+    ap.add_argument("--rounds", type=int, default=3, help="--compile: rounds (default 3)")
+    ap.add_argument("--repeats", type=int, default=9)
+    ap.add_argument("--quick", action="store_true", help="5 rounds of shorter samples")
+    ap.add_argument("--out", default=None, help="append the tables to this file")
     args = ap.parse_args(argv)
     if args.compile_one:  # a child of compile_in_fresh_process
-        params = leaves_of(2_000_000, 1000)
+        params = vector_leaves([(2_000,)] * 1000)
         params = optzoo.flat_params(params) if args.compile_one == "flat" else params
-        print(compile_seconds(optzoo.adam(1e-3), params))
+        print(step_runner(optzoo.adam(1e-3), params)[1])
         return
+    if not (args.threshold or args.compile):
+        ap.error("choose --threshold or --compile (the other rows: optzoo bench --layout)")
     repeats = 5 if args.quick else args.repeats
     sample_s = 0.05 if args.quick else 0.2
-    out = [f"load average before: {os.getloadavg()}",
-           f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, "
-           f"jax {jax.__version__}, {jax.default_backend()}"]
-    print("\n".join(out), flush=True)
+    out = [f"load average before (1, 5, 15 min): {load_average()}, {os.cpu_count()} cpus"]
+    print(out[0], flush=True)
     if args.threshold:
         out += ["", "## Threshold sweep (whole Adam step)", ""]
         out += measure_threshold(repeats, sample_s)
-    else:
-        names = ["adam"] if args.quick else args.optimizers.split(",")
-        names = [] if args.no_update else names
-        out += ["", "## Update only (update + apply, donated)", "",
-                "| size | optimizer | tree (ms) | flat (ms) | flat / tree |",
-                "|---|---|---:|---:|---:|"]
-        for label, (n, k) in SIZES.items():
-            params = leaves_of(n, k)
-            fp = optzoo.flat_params(params)
-            for name in names:
-                tx = getattr(optzoo, name)(1e-3)
-                s = time_interleaved({"tree": update_runner(tx, params),
-                                      "flat": update_runner(tx, fp)}, repeats, sample_s, 2)
-                t, f = med(s["tree"]), med(s["flat"])
-                out.append(f"| {label} | {name} | {t * 1e3:.3f} | {f * 1e3:.3f} | {f / t:.2f} |")
-                print(out[-1], flush=True)
-        out += ["", "## Whole training step, Adam (loss on the pytree, grad, update, apply)", "",
-                "| size | tree (ms) | flat (ms) | torch fused (ms) | torch foreach (ms) "
-                "| flat / tree | flat / fused | flat / foreach | tree / fused |",
-                "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
-        for label, (n, k) in SIZES.items():
-            params = leaves_of(n, k)
-            tx = optzoo.adam(1e-3)
-            runners = {"tree": step_runner(tx, params),
-                       "flat": step_runner(tx, optzoo.flat_params(params)),
-                       "fused": torch_runner(n, k, "fused"),
-                       "foreach": torch_runner(n, k, "foreach")}
-            s = {key: med(v) for key, v in
-                 time_interleaved(runners, repeats, sample_s, 2).items()}
-            out.append(
-                f"| {label} | {s['tree'] * 1e3:.3f} | {s['flat'] * 1e3:.3f} | "
-                f"{s['fused'] * 1e3:.3f} | {s['foreach'] * 1e3:.3f} | "
-                f"{s['flat'] / s['tree']:.2f} | {s['flat'] / s['fused']:.2f} | "
-                f"{s['flat'] / s['foreach']:.2f} | {s['tree'] / s['fused']:.2f} |")
-            print(out[-1], flush=True)
+    if args.compile:
         ct, cf = [], []
-        for _ in range(3):  # each compile in a fresh process, alternating layouts
-            ct.append(compile_in_fresh_process("tree"))
-            cf.append(compile_in_fresh_process("flat"))
-        out += ["", "## Compile time of the whole step, 2M params in 1,000 leaves "
-                "(fresh process each, median of 3)", "",
+        for r in range(args.rounds):  # alternating which layout compiles first
+            for layout in (("tree", "flat") if r % 2 == 0 else ("flat", "tree")):
+                (ct if layout == "tree" else cf).append(compile_in_fresh_process(layout))
+        med_t, med_f = statistics.median(ct), statistics.median(cf)
+        out += ["", "## Compile time of the whole Adam step, 2M params in 1,000 leaves "
+                f"(fresh process each, median of {args.rounds})", "",
                 "| tree (s) | flat (s) | flat / tree |", "|---:|---:|---:|",
-                f"| {med(ct):.2f} | {med(cf):.2f} | {med(cf) / med(ct):.2f} |"]
-        print(out[-1], flush=True)
-    out.append(f"\nload average after: {os.getloadavg()}")
+                f"| {med_t:.2f} | {med_f:.2f} | {med_f / med_t:.2f} |"]
+        print("\n".join(out[-5:]), flush=True)
+    out.append(f"\nload average after: {load_average()}")
     print(out[-1])
     if args.out:
         with open(args.out, "a") as fh:
