@@ -12,7 +12,6 @@ from optzoo.pytorch import amp, lr_scheduler, swa_utils
 from optzoo.pytorch.amp import GradScaler, get_scale, scale_loss
 from optzoo.pytorch.clip import ClipGradNorm, ClipGradValue, clip_grad_norm, clip_grad_value
 from optzoo.pytorch.lbfgs import LBFGS
-from optzoo.pytorch.state_dict import from_torch_state, to_torch_state
 from optzoo.pytorch.optim import (
     ASGD,
     SGD,
@@ -29,6 +28,7 @@ from optzoo.pytorch.optim import (
     RAdam,
     RMSprop,
 )
+from optzoo.pytorch.state_dict import from_torch_state, to_torch_state
 
 __all__ = [
     "ASGD",

@@ -63,7 +63,8 @@ import optax
 from optax.transforms import MaskedState, PartitionState
 
 from optzoo import _validate as v
-from optzoo.pytorch.lbfgs import LBFGSState
+from optzoo.pytorch import optim as _optim
+from optzoo.pytorch.lbfgs import LBFGS, LBFGSState
 from optzoo.transforms._tree import instances, leaf_path, value_at
 from optzoo.transforms.adam import AdamState, NadamState
 from optzoo.transforms.adaptive import AdadeltaState, RmsState, RssState
@@ -128,9 +129,16 @@ def _array(x: Any) -> np.ndarray:
 
 
 def _built(fn: str, tx) -> tuple[str, dict]:
+    """``(torch class name, the flavor's arguments)`` of ``tx``; refused unless ``tx``
+    is what an :mod:`optzoo.pytorch` optimizer returned (a Keras flavor of the same
+    name takes other arguments)."""
     built = v.built_with(tx)
-    if built is None or built[0] not in {*FIELDS, "LBFGS"}:
-        got = "a transformation of no optzoo.pytorch optimizer" if built is None else built[0]
+    make = None if built is None else (
+        LBFGS if built[0] == "LBFGS" else getattr(_optim, built[0], None))
+    if make is None or built[0] not in {*FIELDS, "LBFGS"} or \
+            set(built[1]) - set(inspect.signature(make).parameters):
+        got = "a transformation of no optzoo.pytorch optimizer" if make is None else \
+            f"{built[0]} with arguments {', '.join(built[1])}"
         raise _err(fn, f"tx must be an optzoo.pytorch optimizer as its constructor returned it "
                        f"(not wrapped), got {got}")
     return built
