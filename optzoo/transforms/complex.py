@@ -29,7 +29,15 @@ transformation's structure, and for real params it is exactly the inner state.
 
 Real leaves pass through untouched; a tree without complex leaves is handed to
 the inner transformation as it is, so real params trace exactly the inner
-update.
+update. Anything the inner transformation computes from the params sees the
+pairs: a weight-decay ``mask`` given as a function of the params gets a complex
+leaf with one more axis, and ``optzoo.asgd_averaged_params(state)`` returns the
+average of a complex leaf as pairs (``from_real_pairs(..., params)`` turns it
+back).
+
+Hyperparameters stay real: ``optax.inject_hyperparams`` gives the numbers it
+holds the params' dtype (complex here), and the optimizers decorated with
+:func:`with_complex_params` take their real parts.
 """
 
 from __future__ import annotations
