@@ -560,8 +560,8 @@ def to_torch_state(tx, state, params, order: Sequence[str] | None = None, *,
     :func:`from_torch_state`; torch tensors, so torch is imported here).
 
     ``order``: as in :func:`from_torch_state`. ``step``: the step count to write where
-    the flavor keeps none (``Adagrad`` and ``Adadelta`` without a schedule); refused
-    when it differs from a count the state keeps. ``like``: the fresh torch
+    the flavor keeps none (``Adadelta``, and ``Adagrad`` without ``lr_decay``, when
+    ``lr`` is a number); refused when it differs from a count the state keeps. ``like``: the fresh torch
     optimizer's ``state_dict()``; its groups' extra keys (``initial_lr``, ``max_lr``,
     ... that a scheduler wrote) are kept. ``scheduler_state``: the fresh torch
     scheduler's ``state_dict()``; then ``(optimizer_state_dict,

@@ -182,9 +182,10 @@ def jax_then_torch(run: Run, **kw) -> float:
             run.jax_step()
         values = {k: np.asarray(x) for k, x in run.params.items()}
         run.torch_side(values)
-        out = ozt.to_torch_state(
-            run.tx, run.state, run.params, order=run.order, like=run.opt.state_dict(),
-            **({"scheduler_state": run.sched.state_dict()} if run.sched else {}), **kw)
+        # the scheduler wrote keys of its own into torch's groups: keep them (like=)
+        sched = {"scheduler_state": run.sched.state_dict(), "like": run.opt.state_dict()} \
+            if run.sched else {}
+        out = ozt.to_torch_state(run.tx, run.state, run.params, order=run.order, **sched, **kw)
         if run.sched:
             out, sched_state = out
             run.sched.load_state_dict(sched_state)
