@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import optax
 
 from optzoo import _validate as v
+from optzoo.transforms.complex import from_real_pairs
 from optzoo.transforms._tree import value_at
 
 
@@ -102,13 +103,15 @@ def scale_by_asgd(
     return optax.GradientTransformation(init_fn, update_fn)
 
 
-def asgd_averaged_params(state: Any) -> optax.Params:
+def asgd_averaged_params(state: Any, like: optax.Params | None = None) -> optax.Params:
     """The averaged parameters ``ax`` from an optimizer state that contains an
     :class:`AsgdState` (the state of :func:`optzoo.asgd`, or of any chain or
     wrapper around it).
 
-    Before the first update the average is all zeros. Raises ``ValueError`` if
-    the state holds no ``AsgdState``, or more than one.
+    The state keeps a complex param's average as real pairs (see
+    :mod:`optzoo.transforms.complex`); pass the params as ``like`` to get complex
+    leaves back. Before the first update the average is all zeros. Raises
+    ``ValueError`` if the state holds no ``AsgdState``, or more than one.
     """
     found = [
         s for s in jax.tree.leaves(state, is_leaf=lambda x: isinstance(x, AsgdState))
@@ -119,4 +122,6 @@ def asgd_averaged_params(state: Any) -> optax.Params:
             f"asgd_averaged_params: expected one AsgdState in the state, found {len(found)}: "
             "pass the state of optzoo.asgd (or of a chain holding exactly one scale_by_asgd)"
         )
-    return found[0].ax
+    if like is None:
+        return found[0].ax
+    return from_real_pairs(found[0].ax, like)

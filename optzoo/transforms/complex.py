@@ -32,8 +32,8 @@ the inner transformation as it is, so real params trace exactly the inner
 update. Anything the inner transformation computes from the params sees the
 pairs: a weight-decay ``mask`` given as a function of the params gets a complex
 leaf with one more axis, and ``optzoo.asgd_averaged_params(state)`` returns the
-average of a complex leaf as pairs (``from_real_pairs(..., params)`` turns it
-back).
+average of a complex leaf as pairs (``asgd_averaged_params(state, params)`` gives
+it back complex).
 
 Hyperparameters stay real: ``optax.inject_hyperparams`` gives the numbers it
 holds the params' dtype (complex here), and the optimizers decorated with
