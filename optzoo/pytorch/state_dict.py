@@ -337,6 +337,8 @@ def _leaves_from_torch(fn, tree, key, entries, count, leaves):
         if value.shape != want:
             raise _err(fn, f"the state of param {p!r} has {key!r} of shape {value.shape}, "
                            f"expected {want} for a param of shape {tuple(np.shape(param))}")
+        if jnp.iscomplexobj(param):  # torch keeps it complex, optzoo as real pairs
+            value = np.stack([value.real, value.imag], axis=-1)
         return jnp.asarray(value.reshape(np.shape(leaf)), jnp.asarray(leaf).dtype)
 
     return jax.tree_util.tree_map_with_path(
@@ -407,8 +409,12 @@ def _chain_to_torch(name, chain, group_paths, count, ours, leaves, step_dtype) -
                     continue
                 for p, leaf in _leaf_values(current).items():
                     param = leaves[p]
-                    if not _placeholder(leaf, param):
-                        out[p][key] = _torch_tensor(leaf, _torch_shape(key, np.shape(param)))
+                    if _placeholder(leaf, param):
+                        continue
+                    if jnp.iscomplexobj(param):  # real pairs -> torch's complex
+                        leaf = np.asarray(leaf)
+                        leaf = (leaf[..., 0] + 1j * leaf[..., 1]).astype(jnp.asarray(param).dtype)
+                    out[p][key] = _torch_tensor(leaf, _torch_shape(key, np.shape(param)))
             if isinstance(node, AsgdState):
                 eta, mu = _asgd_scalars(ours, count, node, next_step=True)
                 for p in group_paths:

@@ -137,3 +137,58 @@ def test_complex_matches_torch(name, kwargs, record_parity):
     extra = " (params and averaged params)" if name == "ASGD" else ""
     record_parity("torch", name, f"complex128, {config_label(kwargs)}{extra}", err, STEPS)
     assert err <= TOL, f"{name}({config_label(kwargs)}) on complex params: {err:.3e}"
+
+
+MIGRATED = {"Adam": CONFIGS[1][1], "Rprop": CONFIGS[10][1], "ASGD": CONFIGS[9][1]}
+
+
+@pytest.mark.parametrize("direction", ["torch->jax", "jax->torch"])
+@pytest.mark.parametrize("name", [
+    "Adam", *(pytest.param(n, marks=pytest.mark.slow) for n in ("Rprop", "ASGD"))])
+def test_complex_state_migrates_mid_run(name, direction, record_parity):
+    """30 steps on one side, the state moved (complex in torch, real pairs in optzoo),
+    30 more steps on both sides, each within 1e-10."""
+    before, after = 30, 30
+    kwargs = MIGRATED[name]
+    x, y, init = complex_problem()
+    tx_t, ty_t = torch.tensor(x), torch.tensor(y)
+    tp = {k: torch.tensor(v, requires_grad=True) for k, v in init.items()}
+    ref = getattr(torch.optim, name)(list(tp.values()), **kwargs)
+
+    def torch_step():
+        ref.zero_grad()
+        loss_torch(tp, tx_t, ty_t, 1.0).backward()
+        ref.step()
+
+    with x64():
+        tx = getattr(ozt, name)(**kwargs)
+        xj, yj = jnp.asarray(x), jnp.asarray(y)
+
+        @fast_jit
+        def step(params, state):
+            updates, state = tx.update(jax.grad(loss_jax)(params, xj, yj, 1.0), state, params)
+            return optax.apply_updates(params, updates), state
+
+        params = {k: jnp.asarray(v) for k, v in init.items()}
+        if direction == "torch->jax":
+            for _ in range(before):
+                torch_step()
+            params = {k: jnp.asarray(t.detach().numpy()) for k, t in tp.items()}
+            state = ozt.from_torch_state(tx, ref.state_dict(), params)
+        else:
+            state = tx.init(params)
+            for _ in range(before):
+                params, state = step(params, state)
+            with torch.no_grad():
+                for k, t in tp.items():
+                    t.copy_(torch.tensor(np.asarray(params[k])))
+            ref = getattr(torch.optim, name)(list(tp.values()), **kwargs)
+            ref.load_state_dict(ozt.to_torch_state(tx, state, params))
+        worst = 0.0
+        for _ in range(after):
+            torch_step()
+            params, state = step(params, state)
+            worst = max(worst, rel_err(params, {k: t.detach().numpy() for k, t in tp.items()}))
+    record_parity("torch", name, f"complex128 state migration {direction}, "
+                  f"{before}+{after} steps", worst, before + after)
+    assert worst <= TOL, (name, direction, worst)
