@@ -114,14 +114,16 @@ def _torch_runners(spec, model: dict) -> dict[str, Callable[[], None]]:
     """torch's whole-step runners (fused, foreach) for ``model``: ``{"shapes": [...]}`` (the
     squares loss) or ``{"width", "layers", "batch"}`` (the MLP)."""
     import numpy as np
+    import torch
 
+    # XLA flushes denormals to zero on CPU; without the same setting torch's steps on the
+    # MLP ran 100x slower (2.5 s instead of 20 ms: Adam's second moments go denormal)
+    torch.set_flush_denormal(True)
     out = {}
     for flag in ("fused", "foreach"):
         if "shapes" in model:
             tensors, loss = _torch_leaves([tuple(s) for s in model["shapes"]]), _torch_squares
         else:
-            import torch
-
             host = mlp_params(model["width"], model["layers"])
             tensors, mlp = _torch_mlp(host)
             rng = np.random.default_rng(1)
@@ -346,7 +348,8 @@ LEGEND = (
     "(the same loss: one reduction per leaf, summed), timed in the same rounds. `compile` "
     "columns: seconds to lower and compile the jitted step in this process (tree and flat "
     "alternate which compiles first). `1,000 steps + compile`: compile seconds plus 1,000 "
-    "median steps, flat over tree. `torch ... alone`: torch's step timed in a child process "
+    "median steps, flat over tree. torch runs with `torch.set_flush_denormal(True)`, as XLA "
+    "flushes denormals on CPU. `torch ... alone`: torch's step timed in a child process "
     "that never starts XLA (interleaved fused/foreach rounds, the same settings), since XLA's "
     "worker threads in the same process slow torch's steps down on a small CPU; those ratios "
     "compare medians from two processes."
