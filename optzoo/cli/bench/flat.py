@@ -145,7 +145,10 @@ def _torch_alone(spec, model: dict, run) -> dict[str, float]:
     """Medians of torch's whole steps timed in a child process that never starts XLA
     (keys ``"torch fused alone"``, ``"torch foreach alone"``): in this process XLA's
     worker threads slow torch's steps down by up to 100x on a small CPU."""
-    job = {"spec": spec.name, "model": model, "repeats": run.repeats, "sample_s": run.sample_s}
+    import torch
+
+    job = {"spec": spec.name, "model": model, "repeats": run.repeats, "sample_s": run.sample_s,
+           "threads": torch.get_num_threads()}  # (the child inherits --threads' pinning)
     try:
         if SEPARATE_PROCESS:
             code = "import sys; from optzoo.cli.bench.flat import _child; print(_child(sys.argv[1]))"
@@ -164,6 +167,10 @@ def _child(job: str) -> str:
     from optzoo.cli.bench.specs import specs
 
     job = json.loads(job)
+    if job.get("threads"):
+        import torch
+
+        torch.set_num_threads(job["threads"])
     spec = next(s for s in specs() if s.name == job["spec"])
     samples = time_interleaved(_torch_runners(spec, job["model"]), job["repeats"],
                                job["sample_s"], warmup=3)
