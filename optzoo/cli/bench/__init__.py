@@ -21,13 +21,18 @@ Run as ``optzoo bench [options]``, ``python -m optzoo.cli.bench [options]`` or
   actually moves (summed over its fusions);
 * the time to trace and compile the jitted step at (c), optzoo against optax.
 
+``--layout flat`` or ``both`` also times optzoo on :func:`optzoo.flat_params` (small leaves
+in contiguous buffers), the whole training step (with the backward pass) in both layouts
+against ``torch.optim``, and an end-to-end MLP with layer norm, compile times included.
+
 ``--device gpu`` runs the same measurements on the first CUDA device (JAX with
 CUDA, torch with CUDA); thread settings then do not apply.
 
 Modules: ``specs`` (model shapes, each algorithm for optzoo, optax and torch), ``runners``
 (one ready-to-time update per implementation), ``timing`` (interleaved rounds), ``hlo``
 (kernels and traffic of a compiled step), ``machine`` (the machine description, ``--threads``),
-``report`` (the tables) and ``command`` (the options and the run).
+``report`` (the tables), ``flat`` (the ``--layout`` tables) and ``command`` (the options and
+the run).
 """
 
 from optzoo.cli.bench.command import main
