@@ -120,13 +120,17 @@ def test_optimizer_groups_classic_by_default_modern_and_all():
 def test_flat_layout_adds_flat_columns_whole_step_and_model_tables(tmp_path, capsys, monkeypatch):
     from optzoo.cli.bench import flat
 
+    torch = pytest.importorskip("torch")
     monkeypatch.setattr(flat, "SEPARATE_PROCESS", False)  # torch "alone" in this process
     out = tmp_path / "RESULTS.md"
-    status = bench.main(
-        ["--quick", "--sizes", "tiny", "--optimizers", "adam", "--repeats", "1", "--sample-ms",
-         "1", "--layout", "both", "--no-train-step", "--compile-repeats", "0",
-         "--model-widths", "8", "--model-layers", "2", "--model-batch", "4", "--out", str(out)]
-    )
+    try:
+        status = bench.main(
+            ["--quick", "--sizes", "tiny", "--optimizers", "adam", "--repeats", "1",
+             "--sample-ms", "1", "--layout", "both", "--no-train-step", "--compile-repeats", "0",
+             "--model-widths", "8", "--model-layers", "2", "--model-batch", "4", "--out", str(out)]
+        )
+    finally:
+        torch.set_flush_denormal(False)  # the bench sets it; other tests compare torch's numbers
     assert status == 0
     text = out.read_text()
 
