@@ -175,3 +175,13 @@ def test_flat_layout_options_are_checked(capsys):
     assert bench.main(["--layout", "flat", "--model-widths", "8,x", "--sizes", "tiny"]) == 2
     err = capsys.readouterr().err
     assert "--model-widths must be positive integers or 'none', got '8,x'" in err
+
+
+def test_compile_table_is_left_out_without_samples(capsys):
+    """--layout flat times no tree-layout step at (c): no compile-time table, not an
+    empty one."""
+    from optzoo.cli.bench import report
+    from optzoo.cli.bench.specs import select, specs
+
+    assert report.compile_times(select(specs(), "adam"), 0, None, {}) == []
+    assert capsys.readouterr().out == ""

@@ -201,7 +201,7 @@ def compile_times(specs: dict[str, Spec], repeats: int, device,
     params = [jnp.zeros(s, jnp.float32, device=device) for s in shapes]
     lines = ["## Compile time of the jitted step at (c), 400 leaves", "",
              "| optimizer | optzoo s | optzoo/optax | samples |", "|---|---|---|---|"]
-    _print(lines)
+    header = len(lines)
     for spec in specs.values():
         if spec.optax is None:
             continue
@@ -220,10 +220,13 @@ def compile_times(specs: dict[str, Spec], repeats: int, device,
         if not times["optzoo"]:
             continue
         a, b = statistics.median(times["optzoo"]), statistics.median(times["optax"])
+        if len(lines) == header:
+            _print(lines)
         line = f"| {spec.name} | {a:.2f} | {a / b:.2f} | {len(times['optzoo'])} |"
         lines.append(line)
         print(line, flush=True)
-    return lines + [""]
+    # no samples (--layout flat times no tree-layout step at (c)): no table
+    return lines + [""] if len(lines) > header else []
 
 
 def legend(device: str) -> list[str]:
