@@ -184,6 +184,18 @@ def _time_rows(runners: dict, run) -> dict[str, float]:
     return med
 
 
+
+def _medians(spec, model: dict, runners: dict, run) -> dict:
+    """Median seconds of ``runners`` plus, where torch is timed, torch's steps in this
+    process and alone in a child process."""
+    with_torch = run.have_torch and spec.torch is not None
+    if with_torch:
+        runners.update(_torch_runners(spec, model))
+    med = _time_rows(runners, run)
+    if with_torch:
+        med.update(_torch_alone(spec, model, run))
+    return med
+
 def _jax_pair(spec_tx: Callable[[], Any], params, loss_fn, batch, first_flat: bool):
     """Tree and flat step runners (compiled in alternating order) and their compile seconds;
     ``None`` for the flat ones when the optimizer refuses a FlatParams."""
@@ -221,11 +233,7 @@ def step_table(sizes: list[str], specs: dict, run, step_for: set[str] | None) ->
             runners, compiled = _jax_pair(spec.optzoo, params, squares_loss, None,
                                           first_flat=bool((i + j) % 2))
             model = {"shapes": [list(x) for x in shapes]}
-            if run.have_torch and spec.torch is not None:
-                runners.update(_torch_runners(spec, model))
-            med = _time_rows(runners, run)
-            if run.have_torch and spec.torch is not None:
-                med.update(_torch_alone(spec, model, run))
+            med = _medians(spec, model, runners, run)
             g = med.get
             row = [desc, spec.name, f"{g('tree', 0) * 1e3:.3f}",
                    f"{g('flat', 0) * 1e3:.3f}" if "flat" in med else "refused",
@@ -325,11 +333,7 @@ def model_table(widths: list[int], layers: int, batch: int, specs: dict, run,
                                           (jnp.asarray(xb), jnp.asarray(yb)),
                                           first_flat=bool((i + j) % 2))
             model = {"width": width, "layers": layers, "batch": batch}
-            if run.have_torch and spec.torch is not None:
-                runners.update(_torch_runners(spec, model))
-            med = _time_rows(runners, run)
-            if run.have_torch and spec.torch is not None:
-                med.update(_torch_alone(spec, model, run))
+            med = _medians(spec, model, runners, run)
             g = med.get
             ct, cf = compiled["tree"], compiled.get("flat")
             row = [desc, spec.name, f"{ct:.2f}", f"{cf:.2f}" if cf else "refused",
