@@ -15,16 +15,19 @@ This script adds, on the same pieces (``vector_leaves``, ``squares_loss``,
   leaves (fewer above 40k elements) of growing size: where a buffer stops paying
   (``optzoo.flat.DEFAULT_THRESHOLD``);
 - ``--compile``: seconds to lower and compile the whole Adam step at 2M params in 1,000
-  leaves, each compilation in a fresh process, alternating layouts.
+  leaves (``--shapes equal``: 2,000 elements each; ``varied``: 1,000 to 2,999, drawn), each
+  compilation in a fresh process, alternating layouts; the flat layout at each
+  ``--max-leaves`` (leaves per buffer; a huge value: one buffer).
 
     python benchmarks/flat_params.py --threshold [--repeats 9] [--out benchmarks/RESULTS-flat.md]
-    python benchmarks/flat_params.py --compile [--rounds 3]
+    python benchmarks/flat_params.py --compile [--rounds 3] [--shapes varied] [--max-leaves 64,1000000]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -51,10 +54,26 @@ def measure_threshold(repeats: int, sample_s: float) -> list[str]:
     return lines
 
 
-def compile_in_fresh_process(layout: str) -> float:
-    out = subprocess.run([sys.executable, __file__, "--compile-one", layout],
+def compile_shapes(shapes: str) -> list[tuple[int]]:
+    """1,000 leaves, 2M params: all of 2,000 elements, or drawn from 1,000 to 2,999."""
+    if shapes == "equal":
+        return [(2_000,)] * 1000
+    import numpy as np
+
+    return [(int(n),) for n in np.random.default_rng(0).integers(1_000, 3_000, 1000)]
+
+
+def compile_in_fresh_process(layout: str, shapes: str) -> float:
+    out = subprocess.run([sys.executable, __file__, "--compile-one", layout, "--shapes", shapes],
                          capture_output=True, text=True, check=True)
     return float(out.stdout.strip().splitlines()[-1])
+
+
+def max_leaves_list(text: str) -> list[int]:
+    if not re.fullmatch(r"\d+(,\d+)*", text) or 0 in (values := [int(v) for v in text.split(",")]):
+        raise argparse.ArgumentTypeError(f"--max-leaves must be positive integers separated "
+                                         f"by commas, got {text!r}")
+    return values
 
 
 def main(argv=None) -> None:
@@ -62,15 +81,22 @@ def main(argv=None) -> None:
     ap.add_argument("--threshold", action="store_true", help="the threshold sweep")
     ap.add_argument("--compile", action="store_true",
                     help="compile time at 2M / 1,000 leaves, a fresh process per compilation")
-    ap.add_argument("--compile-one", choices=("tree", "flat"), help=argparse.SUPPRESS)
+    ap.add_argument("--compile-one", help=argparse.SUPPRESS)  # "tree" or "flat:MAX_LEAVES"
     ap.add_argument("--rounds", type=int, default=3, help="--compile: rounds (default 3)")
+    ap.add_argument("--shapes", choices=("equal", "varied"), default="equal",
+                    help="--compile: leaf sizes, all 2,000 (default) or 1,000 to 2,999")
+    ap.add_argument("--max-leaves", type=max_leaves_list,
+                    default=[optzoo.flat.DEFAULT_MAX_LEAVES],
+                    help="--compile: leaves per buffer, comma-separated (default "
+                         f"{optzoo.flat.DEFAULT_MAX_LEAVES}; 1000000: one buffer)")
     ap.add_argument("--repeats", type=int, default=9)
     ap.add_argument("--quick", action="store_true", help="5 rounds of shorter samples")
     ap.add_argument("--out", default=None, help="append the tables to this file")
     args = ap.parse_args(argv)
     if args.compile_one:  # a child of compile_in_fresh_process
-        params = vector_leaves([(2_000,)] * 1000)
-        params = optzoo.flat_params(params) if args.compile_one == "flat" else params
+        params = vector_leaves(compile_shapes(args.shapes))
+        if args.compile_one != "tree":
+            params = optzoo.flat_params(params, max_leaves=int(args.compile_one.split(":")[1]))
         print(step_runner(optzoo.adam(1e-3), params)[1])
         return
     if not (args.threshold or args.compile):
@@ -83,16 +109,18 @@ def main(argv=None) -> None:
         out += ["", "## Threshold sweep (whole Adam step)", ""]
         out += measure_threshold(repeats, sample_s)
     if args.compile:
-        ct, cf = [], []
+        layouts = ["tree", *(f"flat:{k}" for k in args.max_leaves)]
+        seconds: dict[str, list[float]] = {name: [] for name in layouts}
         for r in range(args.rounds):  # alternating which layout compiles first
-            for layout in (("tree", "flat") if r % 2 == 0 else ("flat", "tree")):
-                (ct if layout == "tree" else cf).append(compile_in_fresh_process(layout))
-        med_t, med_f = statistics.median(ct), statistics.median(cf)
+            for layout in (layouts if r % 2 == 0 else layouts[::-1]):
+                seconds[layout].append(compile_in_fresh_process(layout, args.shapes))
+        med = {name: statistics.median(v) for name, v in seconds.items()}
         out += ["", "## Compile time of the whole Adam step, 2M params in 1,000 leaves "
-                f"(fresh process each, median of {args.rounds})", "",
-                "| tree (s) | flat (s) | flat / tree |", "|---:|---:|---:|",
-                f"| {med_t:.2f} | {med_f:.2f} | {med_f / med_t:.2f} |"]
-        print("\n".join(out[-5:]), flush=True)
+                f"({args.shapes} sizes; fresh process each, median of {args.rounds})", "",
+                "| layout | seconds | / tree |", "|---|---:|---:|"]
+        out += [f"| {name.replace('flat:', 'flat, max_leaves=')} | {med[name]:.2f} | "
+                f"{med[name] / med['tree']:.2f} |" for name in layouts]
+        print("\n".join(out[-len(layouts) - 4:]), flush=True)
     out.append(f"\nload average after: {load_average()}")
     print(out[-1])
     if args.out:

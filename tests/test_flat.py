@@ -50,6 +50,20 @@ def test_threshold_extremes():
     everything = optzoo.flat_params(p, threshold=10**9)
     assert [c.shape for c in everything.children] == [(12 + 3 + 5 + 1 + 42 + 12,)]
     assert optzoo.flat_params(p).layout.threshold == flat.DEFAULT_THRESHOLD
+    assert optzoo.flat_params(p).layout.max_leaves == flat.DEFAULT_MAX_LEAVES
+
+
+def test_max_leaves_splits_a_group_into_buffers_in_tree_order():
+    p = {**model_params(), "steps": jnp.arange(3, dtype=jnp.int32)}
+    # float32 leaves <= 20 elements in tree order: dense/b 3, dense/w 12, head 12,
+    # norm[0] 5, norm[1] 1; two per buffer, then the int32 leaf, then "big" kept
+    fp = optzoo.flat_params(p, threshold=20, max_leaves=2)
+    assert [c.shape for c in fp.children] == [(15,), (17,), (1,), (3,), (7, 6)]
+    assert fp.layout.n_buffers == 4
+    for a, b in zip(jax.tree.leaves(fp.tree()), jax.tree.leaves(p)):
+        np.testing.assert_array_equal(a, b)
+    one = optzoo.flat_params(p, threshold=20, max_leaves=1)
+    assert one.layout.n_buffers == 6 and fp.layout != one.layout
 
 
 def test_one_buffer_per_sharding():
@@ -88,6 +102,10 @@ def test_errors_are_one_line_and_name_the_function():
          lambda: optzoo.flat_params(p, threshold=-1)),
         (TypeError, "flat_params: threshold must be an int, got 1.5",
          lambda: optzoo.flat_params(p, threshold=1.5)),
+        (ValueError, "flat_params: max_leaves must be >= 1, got 0",
+         lambda: optzoo.flat_params(p, max_leaves=0)),
+        (TypeError, "flat_params: max_leaves must be an int, got True",
+         lambda: optzoo.flat_params(p, max_leaves=True)),
         (TypeError, "flat_params: params leaf ['lr'] must be an array, got float",
          lambda: optzoo.flat_params({"lr": 0.1})),
         (TypeError, "flat_params: params is already a FlatParams",
@@ -139,7 +157,8 @@ REPRESENTATIVE = (
 
 def _trajectory(name, steps=10):
     """The float64 run of ``name`` from the same start on the pytree and on a FlatParams
-    (small leaves buffered, the big one kept): max relative error of every iterate."""
+    (small leaves in three buffers of at most two leaves, the big one kept): max relative
+    error of every iterate."""
     from tests.helpers import max_rel_err
     from tests.zoo import ZOO, quadratic, run
 
@@ -147,7 +166,7 @@ def _trajectory(name, steps=10):
     with x64():
         p = model_params(jnp.float64)
         loss = quadratic(p)
-        fp = optzoo.flat_params(p, threshold=20)
+        fp = optzoo.flat_params(p, threshold=20, max_leaves=2)
         tree_iterates = _iterates(case, p, loss, steps)
         flat_iterates = _iterates(case, fp, lambda f: loss(f.tree()), steps)
         return max(max_rel_err(f.tree(), t, floor=1e-12)
