@@ -20,7 +20,8 @@ This script adds, on the same pieces (``vector_leaves``, ``squares_loss``,
   ``--max-leaves`` (leaves per buffer; a huge value: one buffer).
 
     python benchmarks/flat_params.py --threshold [--repeats 9] [--out benchmarks/RESULTS-flat.md]
-    python benchmarks/flat_params.py --compile [--rounds 3] [--shapes varied] [--max-leaves 64,1000000]
+    python benchmarks/flat_params.py --compile [--rounds 3] [--shapes varied] \
+        [--max-leaves 64,1000000]
 """
 
 from __future__ import annotations

@@ -36,10 +36,13 @@ at 262,144. Leaves above 16,384 elements are kept as they are (``docs/flat.md``)
 
 Leaves per buffer (``DEFAULT_MAX_LEAVES``): XLA compiles one kernel for each leaf read
 out of a buffer, and two reads are the same kernel only at the same offset of buffers of
-the same length. Buffers of at most 64 leaves let the repeated leaves of a model (its
-layers) share their kernels: the whole Adam step at 2M params in 1,000 leaves of one
-size compiles in 0.6x the pytree's time with buffers of 64 leaves against 1.3x to 1.8x
-with one buffer, and the step itself stays within 0.34x to 0.39x (``docs/flat.md``).
+the same length. Buffers of at most 128 leaves let the repeated leaves of a model (its
+layers) share their kernels: the whole Adam step at 2M params in 1,000 leaves of one size
+compiled in 0.53x the pytree's time with buffers of 128 leaves and 1.32x with one buffer
+(fresh processes, medians of 3), and the step ran 0.40x the pytree's time against 0.58x. Fewer leaves per
+buffer compile faster still, but a model's step can pay for each extra buffer: the
+24-layer MLP of ``optzoo bench --layout`` (96 leaves) stepped in 0.63x the pytree's time
+in one buffer and 0.83x in two (``docs/flat.md``).
 """
 
 from __future__ import annotations
@@ -53,11 +56,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["DEFAULT_MAX_LEAVES", "DEFAULT_THRESHOLD", "FlatParams", "flat_params", "per_leaf", "refuse", "to_flat",
-           "to_tree"]
+__all__ = ["DEFAULT_MAX_LEAVES", "DEFAULT_THRESHOLD", "FlatParams", "flat_params", "per_leaf",
+           "refuse", "to_flat", "to_tree"]
 
 DEFAULT_THRESHOLD = 16_384
-DEFAULT_MAX_LEAVES = 64
+DEFAULT_MAX_LEAVES = 128
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,9 +102,9 @@ class FlatParams:
     """A pytree of parameters stored as contiguous buffers (see the module docstring).
 
     Its pytree children are the buffers (1-D, the small leaves grouped by dtype and
-    sharding, at most ``max_leaves`` per buffer) followed by the leaves kept as they are; its static aux data is the
-    layout: the original treedef and, per original leaf, its path, shape, dtype,
-    buffer and offset. Build one with :func:`flat_params`.
+    sharding, at most ``max_leaves`` per buffer) followed by the leaves kept as they are;
+    its static aux data is the layout: the original treedef and, per original leaf, its
+    path, shape, dtype, buffer and offset. Build one with :func:`flat_params`.
     """
 
     __slots__ = ("children", "layout")
@@ -235,7 +238,7 @@ def flat_params(params: Any, *, threshold: int = DEFAULT_THRESHOLD,
     ``DEFAULT_THRESHOLD`` (16,384 elements) is the largest leaf size at which a buffer
     still paid off in a whole Adam training step on CPU (0.54x the pytree's time; 1.88x
     at 32,768: module docstring, ``docs/flat.md``); on an accelerator, where the
-    per-loop cost is larger, a bigger threshold may pay. ``DEFAULT_MAX_LEAVES`` (64)
+    per-loop cost is larger, a bigger threshold may pay. ``DEFAULT_MAX_LEAVES`` (128)
     bounds the compile time (module docstring).
 
     Raises ``TypeError`` for a leaf that is not an array (or for a FlatParams) or a

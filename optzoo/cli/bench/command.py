@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     if "c" in size_names or compile_repeats > 0:
         out += report.compile_times(specs, compile_repeats, device, compile_samples)
 
-    legend = report.legend(args.device) + ([flat.LEGEND, ""] if args.layout != "tree" else [])
+    legend = report.legend(args.device) + ([flat.legend(), ""] if args.layout != "tree" else [])
     out += legend
     print("\n".join(legend), flush=True)
     out.append(f"Load average at end (1, 5, 15 min): {load_average()}")

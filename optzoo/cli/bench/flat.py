@@ -351,18 +351,22 @@ def model_table(widths: list[int], layers: int, batch: int, specs: dict, run,
     return lines + [""]
 
 
-LEGEND = (
-    "Flat layout (`--layout`): `flat` is the same optimizer on `optzoo.flat_params(params)` "
-    "(leaves of at most 16,384 elements in one buffer, bigger ones kept as they are). Whole "
-    "training step: `optzoo.make_train_step` (loss written on the pytree, gradient, update, "
-    "apply; donated) against torch's `zero_grad`, loss, `backward`, `step` on the same leaves "
-    "(the same loss: one reduction per leaf, summed), timed in the same rounds. `compile` "
-    "columns: seconds to lower and compile the jitted step in this process (tree and flat "
-    "alternate which compiles first). `1,000 steps + compile`: compile seconds plus 1,000 "
-    "median steps, flat over tree. torch runs with `torch.set_flush_denormal(True)`, as XLA "
-    "flushes denormals on CPU. `torch ... alone`: torch's step timed in a child process "
-    "that never starts XLA (interleaved fused/foreach rounds, the same settings), since XLA's "
-    "worker threads in the same process slow torch's steps down on a small CPU; those ratios "
-    "compare medians from two processes."
-)
+def legend() -> str:
+    """What the flat layout's columns mean (printed under the tables)."""
+    from optzoo.flat import DEFAULT_MAX_LEAVES, DEFAULT_THRESHOLD
+
+    return (
+        "Flat layout (`--layout`): `flat` is the same optimizer on `optzoo.flat_params(params)` "
+        f"(leaves of at most {DEFAULT_THRESHOLD:,} elements in buffers of at most "
+        f"{DEFAULT_MAX_LEAVES} leaves, bigger ones kept as they are). Whole "
+        "training step: `optzoo.make_train_step` (loss written on the pytree, gradient, update, "
+        "apply; donated) against torch's `zero_grad`, loss, `backward`, `step` on the same leaves "
+        "(the same loss: one reduction per leaf, summed), timed in the same rounds. `compile` "
+        "columns: seconds to lower and compile the jitted step in this process (tree and flat "
+        "alternate which compiles first). `1,000 steps + compile`: compile seconds plus 1,000 "
+        "median steps, flat over tree. torch runs with `torch.set_flush_denormal(True)`, as XLA "
+        "flushes denormals on CPU. `torch ... alone`: torch's step timed in a child process "
+        "that never starts XLA (interleaved fused/foreach rounds, the same settings), since XLA's "
+        "worker threads in the same process slow torch's steps down on a small CPU; those ratios "
+        "compare medians from two processes.")
 
