@@ -39,10 +39,10 @@ out of a buffer, and two reads are the same kernel only at the same offset of bu
 the same length. Buffers of at most 128 leaves let the repeated leaves of a model (its
 layers) share their kernels: the whole Adam step at 2M params in 1,000 leaves of one size
 compiled in 0.53x the pytree's time with buffers of 128 leaves and 1.32x with one buffer
-(fresh processes, medians of 3), and the step ran 0.40x the pytree's time against 0.58x. Fewer leaves per
-buffer compile faster still, but a model's step can pay for each extra buffer: the
-24-layer MLP of ``optzoo bench --layout`` (96 leaves) stepped in 0.63x the pytree's time
-in one buffer and 0.83x in two (``docs/flat.md``).
+(fresh processes, medians of 3), and the step ran 0.40x the pytree's time against 0.58x.
+Fewer leaves per buffer compile faster still, but a model's step can pay for each extra
+buffer: the 24-layer MLP of ``optzoo bench --layout`` (96 leaves) stepped in 0.63x the
+pytree's time in one buffer and 0.83x in two (``docs/flat.md``).
 """
 
 from __future__ import annotations

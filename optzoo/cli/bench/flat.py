@@ -37,7 +37,8 @@ def _print(lines: list[str]) -> None:
 
 
 def _r(a: float | None, b: float | None) -> str:
-    """``a / b`` to two decimals (two significant digits below 0.1); "—" when either is missing."""
+    """``a / b`` to two decimals (two significant digits below 0.1); "—" when either is
+    missing."""
     if not a or not b:
         return "—"
     return f"{a / b:.2f}" if a / b >= 0.1 else f"{a / b:.2g}"
@@ -151,7 +152,8 @@ def _torch_alone(spec, model: dict, run) -> dict[str, float]:
            "threads": torch.get_num_threads()}  # (the child inherits --threads' pinning)
     try:
         if SEPARATE_PROCESS:
-            code = "import sys; from optzoo.cli.bench.flat import _child; print(_child(sys.argv[1]))"
+            code = ("import sys; from optzoo.cli.bench.flat import _child; "
+                    "print(_child(sys.argv[1]))")
             out = subprocess.run([sys.executable, "-c", code, json.dumps(job)], capture_output=True,
                                  text=True, check=True, timeout=3600).stdout
         else:
