@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -71,7 +70,12 @@ def compile_in_fresh_process(layout: str, shapes: str) -> float:
 
 
 def max_leaves_list(text: str) -> list[int]:
-    if not re.fullmatch(r"\d+(,\d+)*", text) or 0 in (values := [int(v) for v in text.split(",")]):
+    """``--max-leaves``: positive integers separated by commas."""
+    try:
+        values = [int(v) for v in text.split(",")]
+    except ValueError:
+        values = []
+    if not values or min(values) < 1:
         raise argparse.ArgumentTypeError(f"--max-leaves must be positive integers separated "
                                          f"by commas, got {text!r}")
     return values

@@ -186,7 +186,6 @@ def _time_rows(runners: dict, run) -> dict[str, float]:
     return med
 
 
-
 def _medians(spec, model: dict, runners: dict, run) -> dict:
     """Median seconds of ``runners`` plus, where torch is timed, torch's steps in this
     process and alone in a child process."""
@@ -197,6 +196,7 @@ def _medians(spec, model: dict, runners: dict, run) -> dict:
     if with_torch:
         med.update(_torch_alone(spec, model, run))
     return med
+
 
 def _jax_pair(spec_tx: Callable[[], Any], params, loss_fn, batch, first_flat: bool):
     """Tree and flat step runners (compiled in alternating order) and their compile seconds;
